@@ -1,0 +1,148 @@
+"""The one hook: a wrapt wrapper around ``botocore.client.BaseClient._make_api_call``.
+
+Every boto3 client, including those created before genai-tap was switched on,
+goes through ``_make_api_call``. For anything but a traced ``bedrock-runtime``
+operation the wrapper costs one dictionary lookup. For a traced one it builds a
+record, lets the sinks open their spans, calls botocore, and reads the result;
+all of genai-tap's own work is guarded, so the app gets botocore's return value
+or botocore's exception object exactly as it would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import urlsplit
+
+from genai_tap.guard import report
+from genai_tap.record import CallRecord
+from genai_tap.tap import Call, get_tap
+
+from .operations import OPERATIONS, Operation
+
+SERVICE = "bedrock-runtime"
+_MARK = "_self_genai_tap"
+
+# Set False by uninstall when another wrapper sits on top of ours and we cannot
+# remove ourselves from the middle of the chain: the wrapper then passes through.
+active = True
+
+_servers: Dict[str, Tuple[Optional[str], Optional[int]]] = {}
+
+
+def traced_make_api_call(wrapped, instance, args, kwargs):
+    op = OPERATIONS.get(args[0] if args else kwargs.get("operation_name"))
+    if op is None or not active:
+        return wrapped(*args, **kwargs)
+    call = _begin(op, instance, args, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _failed(call, exc)
+        raise
+    return _succeeded(op, call, result)
+
+
+def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Call]:
+    try:
+        if client.meta.service_model.service_name != SERVICE:
+            return None
+        tap = get_tap()
+        if not tap.sinks:
+            return None
+        params = args[1] if len(args) > 1 else kwargs.get("api_params", {})
+        rec = op.record(params, tap.config)
+        if rec is None:
+            return None
+        rec.server_address, rec.server_port = _server(client.meta.endpoint_url)
+        return tap.begin(rec)
+    except Exception as exc:
+        report(f"bedrock {op.api}: starting the span", exc)
+        return None
+
+
+def _failed(call: Call, exc: BaseException) -> None:
+    try:
+        rec = call.record
+        rec.fail(exc, _error_code(exc))
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            rec.request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
+    except Exception as inner:
+        report(f"bedrock {call.record.api}: reading the error", inner)
+    call.release()
+    call.end()
+
+
+def _succeeded(op: Operation, call: Call, result: Any) -> Any:
+    returned, continues = result, False
+    try:
+        returned, continues = op.succeeded(call.record, result)
+    except Exception as exc:
+        report(f"bedrock {op.api}: reading the response", exc)
+    call.release()
+    if not continues:
+        call.end()
+    return returned
+
+
+def _error_code(exc: BaseException) -> Optional[str]:
+    """The AWS error code (``ThrottlingException``) of a ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = (response.get("Error") or {}).get("Code")
+        if code:
+            return str(code)
+    return None
+
+
+def _server(endpoint_url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
+    if not endpoint_url:
+        return None, None
+    found = _servers.get(endpoint_url)
+    if found is None:
+        parts = urlsplit(endpoint_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = (parts.hostname, port)
+        if len(_servers) < 256:
+            _servers[endpoint_url] = found
+    return found
+
+
+def install(client_module: Any) -> None:
+    """Wrap ``BaseClient._make_api_call`` once (a second install re-activates)."""
+    global active
+    import wrapt
+
+    base = client_module.BaseClient
+    if _find_ours(base.__dict__.get("_make_api_call")) is not None:
+        active = True
+        return
+    wrapt.wrap_function_wrapper(base, "_make_api_call", traced_make_api_call)
+    setattr(base.__dict__["_make_api_call"], _MARK, True)
+    active = True
+
+
+def uninstall(client_module: Any) -> None:
+    """Restore ``_make_api_call``; if another wrapper was put on top of ours, go inert."""
+    global active
+    base = client_module.BaseClient
+    current = base.__dict__.get("_make_api_call")
+    if getattr(current, _MARK, False):
+        setattr(base, "_make_api_call", current.__wrapped__)
+        active = True
+    elif _find_ours(current) is not None:
+        active = False
+
+
+def _find_ours(fn: Any) -> Any:
+    seen = 0
+    while fn is not None and seen < 32:
+        if getattr(fn, _MARK, False):
+            return fn
+        fn = getattr(fn, "__wrapped__", None)
+        seen += 1
+    return None
+
+

@@ -1,0 +1,275 @@
+"""Bedrock Runtime operations: how each one's request and response become a record.
+
+One :class:`Operation` per traced API. ``record`` reads the request parameters
+(before the call), ``succeeded`` reads the response (after it) and says whether
+the call is over or continues in a stream. Body formats are chosen here and do
+the family-specific parsing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from genai_tap.config import Config, get_config
+from genai_tap.guard import report
+from genai_tap.record import CallRecord, ModelRef
+from genai_tap.semconv import OP_CHAT, OP_EMBEDDINGS
+
+from . import blocks, formats, model_ids
+from .formats import BodyFormat, copy_params
+
+CONVERSE_USAGE = {
+    "input": "inputTokens",
+    "output": "outputTokens",
+    "cache_read": "cacheReadInputTokens",
+    "cache_write": "cacheWriteInputTokens",
+}
+INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
+OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
+LATENCY_HEADER = "x-amzn-bedrock-invocation-latency"
+LATENCY_ATTRIBUTE = "genai_tap.bedrock.latency_ms"
+
+
+class Operation:
+    """How one Bedrock Runtime API is traced."""
+
+    api: str = ""
+    streams: bool = False
+
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+        raise NotImplementedError
+
+    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        """Read the response into ``rec``; return (what the app gets, whether the call continues)."""
+        return result, False
+
+
+def _new_record(api: str, model_id: Any, config: Config, fmt: Optional[BodyFormat], ref: ModelRef) -> CallRecord:
+    operation = fmt.operation if fmt else _fallback_operation(ref)
+    rec = CallRecord(
+        api=api,
+        operation=operation,
+        request_model=str(model_id),
+        model=ref,
+        family=fmt.name if fmt else None,
+        capture_content=config.capture_content,
+    )
+    if fmt is not None and fmt.output_type:
+        rec.output_type = fmt.output_type
+    return rec
+
+
+def _fallback_operation(ref: ModelRef) -> str:
+    return OP_EMBEDDINGS if ref.base_id and "embed" in ref.base_id else OP_CHAT
+
+
+def _parse(what: str, fn, *args) -> None:
+    """Run one parser; a failure costs the record some detail, never the span."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        report(what, exc)
+
+
+def response_metadata(rec: CallRecord, result: Mapping[str, Any]) -> Mapping[str, str]:
+    """Request id from the response metadata; returns the (lower-cased) HTTP headers."""
+    meta = result.get("ResponseMetadata") or {}
+    rec.request_id = meta.get("RequestId")
+    return meta.get("HTTPHeaders") or {}
+
+
+def header_usage(rec: CallRecord, headers: Mapping[str, str]) -> None:
+    """Token counts and latency from InvokeModel's response headers, when sent."""
+    inp = headers.get(INPUT_TOKENS_HEADER)
+    out = headers.get(OUTPUT_TOKENS_HEADER)
+    if inp is not None or out is not None:
+        rec.set_usage(_int(inp), _int(out), input_includes_cache=True)
+    latency = _int(headers.get(LATENCY_HEADER))
+    if latency is not None:
+        rec.attributes[LATENCY_ATTRIBUTE] = latency
+
+
+def _int(value: Any) -> Optional[int]:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def json_body(raw: Any) -> Optional[Mapping[str, Any]]:
+    """The request body as JSON, if it is bytes or text holding a JSON object.
+
+    A file-like body is left alone: reading it would change what botocore sends.
+    """
+    if isinstance(raw, (bytes, bytearray)):
+        text = bytes(raw)
+    elif isinstance(raw, str):
+        text = raw  # type: ignore[assignment]
+    else:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body if isinstance(body, Mapping) else None
+
+
+class InvokeModel(Operation):
+    api = "InvokeModel"
+
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+        model_id = params.get("modelId")
+        if not isinstance(model_id, str):
+            return None
+        ref = model_ids.resolve(model_id)
+        body = json_body(params.get("body"))
+        fmt = formats.select(ref, body)
+        rec = _new_record(self.api, model_id, config, fmt, ref)
+        rec.stream = self.streams
+        rec.guardrail_id = params.get("guardrailIdentifier")
+        if fmt is not None and body is not None:
+            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
+        return rec
+
+    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        headers = response_metadata(rec, result)
+        header_usage(rec, headers)
+        fmt = _format_of(rec)
+        if fmt is None or not fmt.reads_response or "json" not in str(result.get("contentType", "")):
+            return result, False
+        data = take_body(result, get_config().max_body_bytes)
+        if data is not None:
+            _parse(f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec)
+        return result, False
+
+
+def _parse_json(fmt: BodyFormat, data: bytes, rec: CallRecord) -> None:
+    body = json.loads(data)
+    if isinstance(body, Mapping):
+        fmt.parse_response(body, rec)
+
+
+def _format_of(rec: CallRecord) -> Optional[BodyFormat]:
+    if rec.family is None:
+        return None
+    for fmt in formats.all_formats():
+        if fmt.name == rec.family:
+            return fmt
+    return None
+
+
+def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[bytes]:
+    """Read InvokeModel's response body and give the app an identical one.
+
+    The app gets a fresh ``StreamingBody`` over the same bytes, so ``read()``,
+    ``read(n)``, ``iter_chunks()``, ``iter_lines()`` and ``close()`` behave as
+    they would have. If reading fails, the app's first read raises that same
+    exception, as it would have without genai-tap. A body longer than ``limit``
+    is not read at all.
+    """
+    from botocore.response import StreamingBody
+
+    body = result.get("body")
+    if type(body) is not StreamingBody:
+        return None
+    length = _int(getattr(body, "_content_length", None))
+    if limit is not None and length is not None and length > limit:
+        return None
+    try:
+        data = body.read()
+    except Exception as exc:
+        result["body"] = StreamingBody(_FailedRaw(exc), length)
+        return None
+    result["body"] = StreamingBody(io.BytesIO(data), len(data))
+    return data
+
+
+class _FailedRaw(io.RawIOBase):
+    """A raw stream whose reads raise the error the original body raised."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self._exc = exc
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        raise self._exc
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        raise self._exc
+
+
+class Converse(Operation):
+    api = "Converse"
+
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+        model_id = params.get("modelId")
+        if not isinstance(model_id, str):
+            return None
+        ref = model_ids.resolve(model_id)
+        rec = CallRecord(
+            api=self.api,
+            operation=OP_CHAT,
+            request_model=model_id,
+            model=ref,
+            family="converse",
+            capture_content=config.capture_content,
+            stream=self.streams,
+        )
+        guardrail = params.get("guardrailConfig")
+        if isinstance(guardrail, Mapping):
+            rec.guardrail_id = guardrail.get("guardrailIdentifier")
+        _parse("bedrock Converse: reading the request", _converse_request, params, rec)
+        return rec
+
+    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        response_metadata(rec, result)
+        _parse("bedrock Converse: reading the response", blocks.parse_output, result, rec, CONVERSE_USAGE)
+        latency = (result.get("metrics") or {}).get("latencyMs")
+        if isinstance(latency, int):
+            rec.attributes[LATENCY_ATTRIBUTE] = latency
+        return result, False
+
+
+def _converse_request(params: Mapping[str, Any], rec: CallRecord) -> None:
+    blocks.parse_request(params, rec, params.get("inferenceConfig"))
+    extra = params.get("additionalModelRequestFields")
+    if isinstance(extra, Mapping):
+        # top_k travels here, spelled as the model family spells it
+        copy_params(rec, extra, {"top_k": "top_k"})
+        copy_params(rec, extra.get("inferenceConfig"), {"top_k": "topK"})
+        copy_params(rec, extra, {"top_k": "k"})
+
+
+class StartAsyncInvoke(Operation):
+    """Asynchronous jobs (Nova Reel video): a span for the submission, with its prompt."""
+
+    api = "StartAsyncInvoke"
+
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+        model_id = params.get("modelId")
+        if not isinstance(model_id, str):
+            return None
+        ref = model_ids.resolve(model_id)
+        body = params.get("modelInput")
+        body = body if isinstance(body, Mapping) else None
+        fmt = formats.select(ref, body)
+        rec = _new_record(self.api, model_id, config, fmt, ref)
+        if fmt is not None and body is not None:
+            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
+        return rec
+
+    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        response_metadata(rec, result)
+        rec.response_id = result.get("invocationArn")
+        return result, False
+
+
+OPERATIONS: Dict[str, Operation] = {
+    "InvokeModel": InvokeModel(),
+    "Converse": Converse(),
+    "StartAsyncInvoke": StartAsyncInvoke(),
+}

@@ -1,0 +1,88 @@
+"""Start-up: register each plugin to install itself when its library is imported.
+
+Runs from ``sitecustomize`` (``genai-tap run``), from ``import genai_tap.auto``,
+from the OpenTelemetry instrumentor entry point, or from
+:func:`genai_tap.instrument`. It imports neither botocore nor any sink, and
+costs a few milliseconds, so an app that never calls a model pays next to
+nothing. Calling it again does nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import entrypoints, importhooks
+from .config import get_config
+from .plugin import ENTRY_POINT_GROUP
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
+
+    from .config import Config
+    from .plugin import Plugin
+
+plugins: "Dict[str, Plugin]" = {}
+_started = False
+
+
+def start(config: "Optional[Config]" = None) -> bool:
+    """Register the enabled plugins; returns whether genai-tap is on."""
+    global _started
+    if _started:
+        return True
+    cfg = config or get_config()
+    _apply_logging(cfg)
+    if not cfg.enabled:
+        return False
+    _started = True
+    for name, target in entrypoints.find(ENTRY_POINT_GROUP):
+        if not cfg.plugin_enabled(name):
+            continue
+        try:
+            plugin = entrypoints.load(target)()
+        except Exception as exc:
+            from .guard import report
+
+            report(f"loading plugin {name!r} ({target})", exc)
+            continue
+        plugins[name] = plugin
+        importhooks.when_imported(plugin.module, _installer(plugin))
+    return True
+
+
+def stop() -> None:
+    """Undo :func:`start`: uninstall every plugin and forget pending hooks."""
+    global _started
+    from .guard import report
+
+    for name, plugin in list(plugins.items()):
+        if plugin.installed:
+            try:
+                plugin.uninstall()
+                plugin.installed = False
+            except Exception as exc:
+                report(f"uninstalling plugin {name!r}", exc)
+    plugins.clear()
+    importhooks.clear()
+    _started = False
+
+
+def _installer(plugin: "Plugin"):
+    def install(module) -> None:
+        if not plugin.installed:
+            plugin.install(module)
+            plugin.installed = True
+
+    return install
+
+
+def _apply_logging(cfg: "Config") -> None:
+    if not cfg.warnings and cfg.log_level == "WARNING" and "logging" not in sys.modules:
+        return  # nothing to say and nothing to set: keep start-up free of the logging import
+    import logging
+
+    log = logging.getLogger("genai_tap")
+    log.setLevel(cfg.log_level)
+    while cfg.warnings:
+        log.warning("genai-tap: %s", cfg.warnings.pop(0))

@@ -1,0 +1,224 @@
+"""Configuration from environment variables.
+
+Read once at start-up, cheaply: this module imports nothing beyond ``os`` so the
+bootstrap stays within its start-up budget. A bad value never stops the app: it
+yields one warning that names the variable and the accepted values, and the
+default is used instead. Every variable is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations are strings here
+    from typing import Callable, List, Mapping, Optional, Tuple
+
+TRUE_VALUES = ("1", "true", "yes", "on")
+FALSE_VALUES = ("0", "false", "no", "off")
+
+# Content capture modes, as opentelemetry-util-genai names them.
+NO_CONTENT = "NO_CONTENT"
+SPAN_ONLY = "SPAN_ONLY"
+EVENT_ONLY = "EVENT_ONLY"
+SPAN_AND_EVENT = "SPAN_AND_EVENT"
+CONTENT_MODES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
+
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+class Config:
+    """Settings for one process, from the environment."""
+
+    __slots__ = (
+        "enabled",
+        "sinks",
+        "sinks_explicit",
+        "content_mode",
+        "plugins",
+        "disabled_plugins",
+        "log_level",
+        "flush_timeout",
+        "max_body_bytes",
+        "dd_tags",
+        "warnings",
+    )
+
+    def __init__(self) -> None:
+        self.enabled: bool = True
+        self.sinks: Tuple[str, ...] = ("otel",)
+        self.sinks_explicit: bool = False
+        self.content_mode: str = SPAN_ONLY
+        self.plugins: Optional[Tuple[str, ...]] = None  # None: every plugin found
+        self.disabled_plugins: Tuple[str, ...] = ()
+        self.log_level: str = "WARNING"
+        self.flush_timeout: float = 5.0
+        self.max_body_bytes: int = 4 * 1024 * 1024
+        self.dd_tags: Tuple[Tuple[str, str], ...] = ()
+        self.warnings: List[str] = []
+
+    # ------------------------------------------------------------------
+    @property
+    def capture_content(self) -> bool:
+        """Whether prompts and completions are captured at all."""
+        return self.content_mode != NO_CONTENT
+
+    @property
+    def content_on_span(self) -> bool:
+        return self.content_mode in (SPAN_ONLY, SPAN_AND_EVENT)
+
+    @property
+    def content_in_event(self) -> bool:
+        return self.content_mode in (EVENT_ONLY, SPAN_AND_EVENT)
+
+    def plugin_enabled(self, name: str) -> bool:
+        if name in self.disabled_plugins:
+            return False
+        return self.plugins is None or name in self.plugins
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
+        env = os.environ if env is None else env
+        cfg = cls()
+        read = _Reader(env, cfg.warnings)
+
+        cfg.enabled = read.boolean("GENAI_TAP_ENABLED", True)
+        cfg.log_level = read.choice(
+            "GENAI_TAP_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "WARNING", upper=True
+        )
+        cfg.content_mode = _content_mode(read)
+        cfg.sinks, cfg.sinks_explicit = _sinks(read, env)
+        plugins = read.names("GENAI_TAP_PLUGINS")
+        cfg.plugins = plugins if plugins else None
+        cfg.disabled_plugins = read.names("GENAI_TAP_DISABLED_PLUGINS")
+        cfg.flush_timeout = read.number("GENAI_TAP_FLUSH_TIMEOUT", 5.0, float, minimum=0.0)
+        cfg.max_body_bytes = read.number("GENAI_TAP_MAX_BODY_BYTES", 4 * 1024 * 1024, int, minimum=0)
+        cfg.dd_tags = read.tags("GENAI_TAP_DD_TAGS")
+        return cfg
+
+
+def _content_mode(read: "_Reader") -> str:
+    """GENAI_TAP_CAPTURE_CONTENT wins; else the standard OTel variable; else on (span)."""
+    own = read.raw("GENAI_TAP_CAPTURE_CONTENT")
+    if own is not None:
+        return read.content_mode("GENAI_TAP_CAPTURE_CONTENT", own)
+    std = read.raw("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+    if std is not None:
+        return read.content_mode("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", std)
+    return SPAN_ONLY
+
+
+def _sinks(read: "_Reader", env: "Mapping[str, str]") -> "Tuple[Tuple[str, ...], bool]":
+    """GENAI_TAP_SINKS wins (names are checked when the sinks are created); else the
+    OpenTelemetry sink unless the SDK is disabled, plus Datadog when LLMObs is on."""
+    names = read.names("GENAI_TAP_SINKS")
+    if names:
+        return (() if names == ("none",) else names), True
+    sinks = []
+    if not read.boolean("OTEL_SDK_DISABLED", False):
+        sinks.append("otel")
+    if read.boolean("DD_LLMOBS_ENABLED", False):
+        sinks.append("datadog")
+    return tuple(sinks), False
+
+
+class _Reader:
+    """Reads variables, collecting one warning per bad value."""
+
+    def __init__(self, env: Mapping[str, str], warnings: List[str]) -> None:
+        self.env = env
+        self.warnings = warnings
+
+    def warn(self, name: str, value: str, accepted: str) -> None:
+        self.warnings.append(f"{name}={value!r} is not valid; accepted values: {accepted}. Using the default.")
+
+    def raw(self, name: str) -> Optional[str]:
+        value = self.env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        low = value.lower()
+        if low in TRUE_VALUES:
+            return True
+        if low in FALSE_VALUES:
+            return False
+        self.warn(name, value, "true or false (also 1/0, yes/no, on/off)")
+        return default
+
+    def choice(self, name: str, accepted: Tuple[str, ...], default: str, upper: bool = False) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        norm = value.upper() if upper else value.lower()
+        if norm in accepted:
+            return norm
+        self.warn(name, value, ", ".join(accepted))
+        return default
+
+    def number(self, name: str, default, kind: Callable, minimum=None):
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = kind(value)
+        except ValueError:
+            number = None
+        if number is None or (minimum is not None and number < minimum):
+            what = "a whole number" if kind is int else "a number"
+            self.warn(name, value, f"{what} >= {minimum}" if minimum is not None else what)
+            return default
+        return number
+
+    def names(self, name: str) -> Tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+    def tags(self, name: str) -> Tuple[Tuple[str, str], ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        tags = []
+        for item in value.replace(",", " ").split():
+            key, sep, val = item.partition(":")
+            if not sep or not key:
+                self.warn(name, value, "key:value pairs separated by commas or spaces")
+                return ()
+            tags.append((key, val))
+        return tuple(tags)
+
+    def content_mode(self, name: str, value: str) -> str:
+        up = value.upper()
+        if up in CONTENT_MODES:
+            return up
+        low = value.lower()
+        if low in TRUE_VALUES:
+            return SPAN_ONLY
+        if low in FALSE_VALUES:
+            return NO_CONTENT
+        self.warn(name, value, "true, false, " + ", ".join(CONTENT_MODES))
+        return SPAN_ONLY if name == "GENAI_TAP_CAPTURE_CONTENT" else NO_CONTENT
+
+
+_current: Optional[Config] = None
+
+
+def get_config() -> Config:
+    """The process-wide configuration, read on first use."""
+    global _current
+    if _current is None:
+        _current = Config.from_env()
+    return _current
+
+
+def reset_config(cfg: Optional[Config] = None) -> None:
+    """Replace (or forget) the process-wide configuration; for tests and ``instrument()``."""
+    global _current
+    _current = cfg

@@ -1,0 +1,469 @@
+"""What the emulator answers: one builder per model family's native body format.
+
+Answers are deterministic: the text echoes the start of the last user message,
+token counts are whitespace-separated words (the emulator's own tokenizer), a
+request that offers tools and has not yet had a tool result gets a tool call, a
+request that asks for reasoning gets a reasoning block, and ``max_tokens``-style
+limits cut the answer and report the family's "length" stop reason. Response
+shapes (field names, usage blocks, stop reasons) follow Bedrock's documented
+model parameters and public recordings of real responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Tuple
+
+Body = Dict[str, Any]
+
+
+class BadRequest(Exception):
+    """The request body is not what the model accepts (ValidationException)."""
+
+
+class Usage:
+    __slots__ = ("input", "output")
+
+    def __init__(self, input_tokens: int, output_tokens: int) -> None:
+        self.input = input_tokens
+        self.output = output_tokens
+
+
+def count(text: str) -> int:
+    return len(text.split())
+
+
+def _words(texts: List[str]) -> int:
+    return sum(count(t) for t in texts)
+
+
+class Turn:
+    """What the emulator needs to know about a request to answer it."""
+
+    def __init__(self, texts: List[str], last_user: str, tools: List[Tuple[str, Dict[str, Any]]],
+                 after_tool_result: bool, max_tokens: Optional[int], reasoning: bool) -> None:
+        self.texts = texts
+        self.last_user = last_user
+        self.tools = tools
+        self.after_tool_result = after_tool_result
+        self.max_tokens = max_tokens
+        self.reasoning = reasoning
+
+    @property
+    def input_tokens(self) -> int:
+        return max(1, _words(self.texts))
+
+    @property
+    def wants_tool(self) -> bool:
+        return bool(self.tools) and not self.after_tool_result
+
+    def reply(self) -> Tuple[str, bool]:
+        """(answer text, whether it was cut by max_tokens)."""
+        if self.after_tool_result:
+            text = "Thanks, the tool answered; here is the summary you asked for."
+        else:
+            said = " ".join(self.last_user.split()[:12])
+            text = f"Hello from the genai-tap emulator. You said: {said}"
+        words = text.split()
+        if self.max_tokens is not None and self.max_tokens < len(words):
+            return " ".join(words[: max(self.max_tokens, 0)]), True
+        return text, False
+
+    def tool_call(self) -> Tuple[str, Dict[str, Any]]:
+        name, schema = self.tools[0]
+        return name, example_arguments(schema)
+
+    reasoning_text = "The user wants an answer; I will reply briefly."
+
+
+def example_arguments(schema: Any) -> Dict[str, Any]:
+    props = (schema or {}).get("properties") or {}
+    required = (schema or {}).get("required") or list(props)[:1]
+    args: Dict[str, Any] = {}
+    for key in required:
+        kind = (props.get(key) or {}).get("type", "string")
+        if kind in ("number", "integer"):
+            args[key] = 1
+        elif kind == "boolean":
+            args[key] = True
+        else:
+            args[key] = "Paris" if key in ("location", "city", "place") else "example"
+    return args
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def _require(body: Body, *keys: str) -> None:
+    if not isinstance(body, dict) or not any(k in body for k in keys):
+        raise BadRequest("Malformed input request, please reformat your input and try again.")
+
+
+# --------------------------------------------------------------------------- Converse shape
+
+
+def _converse_blocks_text(blocks: Any) -> Tuple[List[str], bool]:
+    texts, tool_result = [], False
+    for block in blocks or ():
+        if not isinstance(block, dict):
+            continue
+        if "text" in block:
+            texts.append(str(block["text"]))
+        if "toolResult" in block:
+            tool_result = True
+            for item in block["toolResult"].get("content") or ():
+                if isinstance(item, dict) and "text" in item:
+                    texts.append(str(item["text"]))
+                elif isinstance(item, dict) and "json" in item:
+                    texts.append(json.dumps(item["json"]))
+    return texts, tool_result
+
+
+def converse_turn(body: Body, max_tokens: Optional[int], reasoning: bool) -> Turn:
+    texts: List[str] = []
+    for block in body.get("system") or ():
+        if isinstance(block, dict) and "text" in block:
+            texts.append(str(block["text"]))
+    last_user, after_tool = "", False
+    for msg in body.get("messages") or ():
+        found, tool_result = _converse_blocks_text(msg.get("content"))
+        texts += found
+        if msg.get("role") == "user":
+            last_user = " ".join(found)
+            after_tool = tool_result
+    tools = []
+    for tool in (body.get("toolConfig") or {}).get("tools") or ():
+        spec = tool.get("toolSpec") if isinstance(tool, dict) else None
+        if spec:
+            tools.append((spec.get("name"), (spec.get("inputSchema") or {}).get("json") or {}))
+    return Turn(texts, last_user, tools, after_tool, max_tokens, reasoning)
+
+
+def converse_content(turn: Turn) -> Tuple[List[Body], str, int]:
+    """(content blocks, stopReason, output tokens) in Converse/Nova shape."""
+    content: List[Body] = []
+    out = 0
+    if turn.reasoning:
+        content.append({"reasoningContent": {"reasoningText": {"text": turn.reasoning_text, "signature": "emulator"}}})
+        out += count(turn.reasoning_text)
+    text, cut = turn.reply()
+    content.append({"text": text})
+    out += count(text)
+    if turn.wants_tool and not cut:
+        name, args = turn.tool_call()
+        content.append({"toolUse": {"toolUseId": _new_id("tooluse_"), "name": name, "input": args}})
+        out += count(json.dumps(args))
+        return content, "tool_use", out
+    return content, "max_tokens" if cut else "end_turn", out
+
+
+def converse(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "messages")
+    cfg = body.get("inferenceConfig") or {}
+    extra = body.get("additionalModelRequestFields") or {}
+    reasoning = bool(extra.get("reasoningConfig") or extra.get("thinking"))
+    turn = converse_turn(body, cfg.get("maxTokens"), reasoning)
+    content, stop, out = converse_content(turn)
+    usage = Usage(turn.input_tokens, out)
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": {"inputTokens": usage.input, "outputTokens": usage.output, "totalTokens": usage.input + usage.output},
+        "metrics": {"latencyMs": 42},
+    }, usage
+
+
+# --------------------------------------------------------------------------- families
+
+
+def nova(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "messages")
+    cfg = body.get("inferenceConfig") or {}
+    reasoning = bool((body.get("reasoningConfig") or {}).get("type") == "enabled")
+    turn = converse_turn(body, cfg.get("maxTokens", cfg.get("max_new_tokens")), reasoning)
+    content, stop, out = converse_content(turn)
+    usage = Usage(turn.input_tokens, out)
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": {
+            "inputTokens": usage.input,
+            "outputTokens": usage.output,
+            "totalTokens": usage.input + usage.output,
+            "cacheReadInputTokenCount": 0,
+            "cacheWriteInputTokenCount": 0,
+        },
+    }, usage
+
+
+def _anthropic_text(content: Any) -> Tuple[List[str], bool]:
+    if isinstance(content, str):
+        return [content], False
+    texts, tool_result = [], False
+    for block in content or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            texts.append(str(block.get("text", "")))
+        elif block.get("type") == "tool_result":
+            tool_result = True
+            inner = block.get("content")
+            texts += _anthropic_text(inner)[0] if inner is not None else []
+    return texts, tool_result
+
+
+def anthropic(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "messages")
+    if "anthropic_version" not in body:
+        raise BadRequest("Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.")
+    system = body.get("system")
+    texts = _anthropic_text(system)[0] if system else []
+    last_user, after_tool = "", False
+    for msg in body.get("messages") or ():
+        found, tool_result = _anthropic_text(msg.get("content"))
+        texts += found
+        if msg.get("role") == "user":
+            last_user, after_tool = " ".join(found), tool_result
+    tools = [(t.get("name"), t.get("input_schema") or {}) for t in body.get("tools") or () if isinstance(t, dict)]
+    turn = Turn(texts, last_user, tools, after_tool, body.get("max_tokens"), bool(body.get("thinking")))
+    content: List[Body] = []
+    out = 0
+    if turn.reasoning:
+        content.append({"type": "thinking", "thinking": turn.reasoning_text, "signature": "emulator"})
+        out += count(turn.reasoning_text)
+    text, cut = turn.reply()
+    content.append({"type": "text", "text": text})
+    out += count(text)
+    stop = "max_tokens" if cut else "end_turn"
+    if turn.wants_tool and not cut:
+        name, args = turn.tool_call()
+        content.append({"type": "tool_use", "id": _new_id("toolu_bdrk_"), "name": name, "input": args})
+        out += count(json.dumps(args))
+        stop = "tool_use"
+    usage = Usage(turn.input_tokens, out)
+    return {
+        "id": _new_id("msg_bdrk_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model_id.split(".", 1)[-1].rsplit("-v", 1)[0],
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": usage.input,
+            "output_tokens": usage.output,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }, usage
+
+
+def _prompt_turn(prompt: Any, max_tokens: Optional[int]) -> Turn:
+    text = str(prompt)
+    return Turn([text], text, [], False, max_tokens, False)
+
+
+def titan_text(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "inputText")
+    cfg = body.get("textGenerationConfig") or {}
+    turn = _prompt_turn(body["inputText"], cfg.get("maxTokenCount"))
+    text, cut = turn.reply()
+    usage = Usage(turn.input_tokens, count(text))
+    return {
+        "inputTextTokenCount": usage.input,
+        "results": [{"tokenCount": usage.output, "outputText": text, "completionReason": "LENGTH" if cut else "FINISH"}],
+    }, usage
+
+
+def llama(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "prompt")
+    turn = _prompt_turn(body["prompt"], body.get("max_gen_len"))
+    text, cut = turn.reply()
+    usage = Usage(turn.input_tokens, count(text))
+    return {
+        "generation": text,
+        "prompt_token_count": usage.input,
+        "generation_token_count": usage.output,
+        "stop_reason": "length" if cut else "stop",
+    }, usage
+
+
+def mistral(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "prompt")
+    turn = _prompt_turn(body["prompt"], body.get("max_tokens"))
+    text, cut = turn.reply()
+    return {"outputs": [{"text": text, "stop_reason": "length" if cut else "stop"}]}, Usage(turn.input_tokens, count(text))
+
+
+def deepseek(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "prompt")
+    turn = _prompt_turn(body["prompt"], body.get("max_tokens"))
+    text, cut = turn.reply()
+    return {"choices": [{"text": text, "stop_reason": "length" if cut else "stop"}]}, Usage(turn.input_tokens, count(text))
+
+
+def _openai_text(content: Any) -> List[str]:
+    if isinstance(content, str):
+        return [content]
+    return [str(p.get("text", "")) for p in content or () if isinstance(p, dict) and p.get("type") == "text"]
+
+
+def openai_chat(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "messages")
+    texts: List[str] = []
+    last_user, after_tool = "", False
+    for msg in body.get("messages") or ():
+        found = _openai_text(msg.get("content"))
+        texts += found
+        if msg.get("role") == "user":
+            last_user, after_tool = " ".join(found), False
+        elif msg.get("role") == "tool":
+            after_tool = True
+    tools = [((t.get("function") or {}).get("name"), (t.get("function") or {}).get("parameters") or {})
+             for t in body.get("tools") or () if isinstance(t, dict)]
+    turn = Turn(texts, last_user, tools, after_tool, body.get("max_tokens", body.get("max_completion_tokens")), False)
+    text, cut = turn.reply()
+    msg: Body = {"role": "assistant", "content": text}
+    out = count(text)
+    finish = "length" if cut else "stop"
+    if turn.wants_tool and not cut:
+        name, args = turn.tool_call()
+        arguments = json.dumps(args)
+        msg["tool_calls"] = [{"id": _new_id("call_"), "type": "function", "function": {"name": name, "arguments": arguments}}]
+        out += count(arguments)
+        finish = "tool_calls"
+    usage = Usage(turn.input_tokens, out)
+    return {
+        "id": _new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": model_id,
+        "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+        "usage": {"prompt_tokens": usage.input, "completion_tokens": usage.output, "total_tokens": usage.input + usage.output},
+    }, usage
+
+
+def cohere_chat(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "message")
+    texts = [str(body.get("preamble", ""))] if body.get("preamble") else []
+    for turn_ in body.get("chat_history") or ():
+        if isinstance(turn_, dict) and turn_.get("message"):
+            texts.append(str(turn_["message"]))
+    texts.append(str(body["message"]))
+    tools = [(t.get("name"), {"properties": t.get("parameter_definitions") or {}}) for t in body.get("tools") or ()]
+    turn = Turn(texts, str(body["message"]), tools, bool(body.get("tool_results")), body.get("max_tokens"), False)
+    text, cut = turn.reply()
+    out: Body = {
+        "response_id": str(uuid.uuid4()),
+        "text": text,
+        "generation_id": str(uuid.uuid4()),
+        "chat_history": [{"role": "USER", "message": body["message"]}, {"role": "CHATBOT", "message": text}],
+        "finish_reason": "MAX_TOKENS" if cut else "COMPLETE",
+    }
+    output = count(text)
+    if turn.wants_tool and not cut:
+        name, args = turn.tool_call()
+        out["tool_calls"] = [{"name": name, "parameters": args}]
+        output += count(json.dumps(args))
+    return out, Usage(turn.input_tokens, output)
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+@lru_cache(maxsize=64)
+def vector(seed: str, dims: int) -> Tuple[float, ...]:
+    digest = hashlib.sha256(seed.encode()).digest()
+    return tuple(round(((digest[i % 32] + i) % 251) / 250.0 - 0.5, 6) for i in range(dims))
+
+
+def titan_embed(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "inputText", "inputImage")
+    default = 1536 if "embed-text-v1" in model_id or "embed-g1" in model_id else 1024
+    dims = body.get("dimensions") or (body.get("embeddingConfig") or {}).get("outputEmbeddingLength") or default
+    text = str(body.get("inputText", ""))
+    usage = Usage(count(text), 0)
+    vec = list(vector(text, int(dims)))
+    out: Body = {"embedding": vec, "inputTextTokenCount": usage.input}
+    if "embeddingTypes" in body:
+        out["embeddingsByType"] = {"float": vec}
+    return out, usage
+
+
+def cohere_embed(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "texts", "images")
+    texts = [str(t) for t in body.get("texts") or ()]
+    dims = body.get("output_dimension") or (1536 if "v4" in model_id else 1024)
+    vectors = [list(vector(t, int(dims))) for t in texts] or [list(vector("image", int(dims)))]
+    types = body.get("embedding_types")
+    out: Body = {"id": str(uuid.uuid4()), "texts": texts}
+    if types:
+        out["embeddings"] = {t: vectors for t in types}
+        out["response_type"] = "embeddings_by_type"
+    else:
+        out["embeddings"] = vectors
+        out["response_type"] = "embeddings_floats"
+    return out, Usage(_words(texts), 0)
+
+
+def nova_embed(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    _require(body, "taskType")
+    params = body.get("singleEmbeddingParams") or body.get("segmentedEmbeddingParams") or {}
+    dims = params.get("embeddingDimension") or 3072
+    text = str((params.get("text") or {}).get("value", ""))
+    kind = next((k.upper() for k in ("text", "image", "audio", "video") if k in params), "TEXT")
+    return {"embeddings": [{"embeddingType": kind, "embedding": list(vector(text, int(dims)))}]}, Usage(count(text), 0)
+
+
+# --------------------------------------------------------------------------- images and video
+
+# A 1x1 transparent PNG: images are never the point of the emulator.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
+
+
+def image_tasks(body: Body, model_id: str) -> Tuple[Body, Optional[Usage]]:
+    _require(body, "taskType", "textToImageParams")
+    n = int((body.get("imageGenerationConfig") or {}).get("numberOfImages", 1))
+    return {"images": [PNG] * n, "error": None}, None
+
+
+def stability(body: Body, model_id: str) -> Tuple[Body, Optional[Usage]]:
+    _require(body, "prompt", "text_prompts")
+    seed = int(body.get("seed", 0) or 0)
+    if "text_prompts" in body:
+        n = int(body.get("samples", 1))
+        return {"result": "success", "artifacts": [{"seed": seed, "base64": PNG, "finishReason": "SUCCESS"}] * n}, None
+    return {"seeds": [seed], "finish_reasons": [None], "images": [PNG]}, None
+
+
+def nova_reel(body: Body, model_id: str) -> Tuple[Body, Optional[Usage]]:
+    _require(body, "taskType")
+    return {}, None
+
+
+BUILDERS = {
+    "nova": nova,
+    "titan_text": titan_text,
+    "anthropic": anthropic,
+    "llama": llama,
+    "mistral": mistral,
+    "deepseek": deepseek,
+    "openai_chat": openai_chat,
+    "cohere_chat": cohere_chat,
+    "titan_embed": titan_embed,
+    "cohere_embed": cohere_embed,
+    "nova_embed": nova_embed,
+    "image_tasks": image_tasks,
+    "stability": stability,
+    "nova_reel": nova_reel,
+}

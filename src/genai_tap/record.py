@@ -1,0 +1,188 @@
+"""The neutral record of one model call.
+
+A plugin fills a :class:`CallRecord` from a request and its response (or stream
+events); sinks read it and know nothing of Bedrock or any other provider.
+
+Messages and parts are plain dicts in the JSON shape of the OpenTelemetry GenAI
+conventions (``gen_ai.input.messages``): ``{"role": ..., "parts": [...]}`` with
+parts of type ``text``, ``tool_call``, ``tool_call_response``, ``reasoning``,
+``blob`` and ``uri``. That shape is documented, provider-neutral and already what
+the OpenTelemetry sink exports, so no sink has to translate twice. Media parts
+never carry the media bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+Part = Dict[str, Any]
+Message = Dict[str, Any]
+
+
+def text_part(content: str) -> Part:
+    return {"type": "text", "content": content}
+
+
+def reasoning_part(content: str) -> Part:
+    return {"type": "reasoning", "content": content}
+
+
+def tool_call_part(call_id: Optional[str], name: str, arguments: Any) -> Part:
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+
+
+def tool_response_part(call_id: Optional[str], response: Any) -> Part:
+    return {"type": "tool_call_response", "id": call_id, "response": response}
+
+
+def media_part(modality: str, mime_type: Optional[str] = None, uri: Optional[str] = None) -> Part:
+    """An image, video, audio clip or document, described but never carried.
+
+    With a URI (``s3://...``) it is a ``uri`` part; inline bytes become a ``blob``
+    part without ``content``: genai-tap never exports media bytes.
+    """
+    part: Part = {"type": "uri" if uri else "blob", "modality": modality}
+    if mime_type:
+        part["mime_type"] = mime_type
+    if uri:
+        part["uri"] = uri
+    return part
+
+
+def message(role: str, parts: List[Part]) -> Message:
+    return {"role": role, "parts": parts}
+
+
+@dataclass(slots=True, eq=False)
+class ModelRef:
+    """What a model ID points at, as far as the ID itself tells."""
+
+    vendor: Optional[str]  # "amazon", "anthropic", ... or None when the ID does not say
+    base_id: Optional[str]  # "amazon.nova-lite-v1:0" (no region prefix, no ARN)
+    kind: str = "model"  # model | inference-profile | application-inference-profile | provisioned | imported | custom | prompt | ...
+    region_prefix: Optional[str] = None  # "us", "eu", "apac", "global", ...
+
+
+@dataclass(slots=True, eq=False)
+class CallRecord:
+    """One call to a generative model, filled in as the call progresses."""
+
+    api: str  # the provider API: "InvokeModel", "Converse", ...
+    operation: str  # semconv operation name: chat, text_completion, embeddings, generate_content
+    request_model: str  # the model ID exactly as the app sent it
+    provider: str = "aws.bedrock"
+    model: Optional[ModelRef] = None
+    family: Optional[str] = None  # name of the body format that parsed it ("nova", "anthropic", ...)
+    capture_content: bool = True
+    stream: bool = False
+    server_address: Optional[str] = None
+    server_port: Optional[int] = None
+    start_ns: int = field(default_factory=time.time_ns)
+    end_ns: Optional[int] = None
+
+    # request
+    params: Dict[str, Any] = field(default_factory=dict)  # temperature, top_p, top_k, max_tokens, stop_sequences, seed, ...
+    system: Optional[List[Part]] = None
+    input_messages: Optional[List[Message]] = None
+    tools: Optional[List[Dict[str, Any]]] = None  # [{"type": "function", "name", "description", "parameters"}]
+    guardrail_id: Optional[str] = None
+    output_type: Optional[str] = None  # text | json | image | video
+    output_count: Optional[int] = None  # images or videos requested
+    embedding_dimensions: Optional[int] = None
+
+    # response
+    output_messages: Optional[List[Message]] = None
+    finish_reasons: Optional[List[str]] = None  # normalised (stop, length, tool_call, ...)
+    stop_reason: Optional[str] = None  # the provider's own first stop reason, as sent
+    response_id: Optional[str] = None
+    response_model: Optional[str] = None
+    request_id: Optional[str] = None
+    input_tokens: Optional[int] = None  # includes cache reads and writes (as the conventions ask)
+    output_tokens: Optional[int] = None
+    cache_read_input_tokens: Optional[int] = None
+    cache_write_input_tokens: Optional[int] = None
+    reasoning_output_tokens: Optional[int] = None
+
+    # failure
+    error: Optional[BaseException] = None
+    error_type: Optional[str] = None
+    error_message: Optional[str] = None
+
+    # streaming
+    first_chunk_ns: Optional[int] = None
+    last_chunk_ns: Optional[int] = None
+    chunk_count: int = 0
+    stopped_early: bool = False
+
+    # plugin-specific span attributes (names from genai_tap.semconv)
+    attributes: Dict[str, Any] = field(default_factory=dict)
+
+    # ---- helpers used by plugins ---------------------------------------------------
+    def set_usage(
+        self,
+        input_tokens: Optional[int] = None,
+        output_tokens: Optional[int] = None,
+        cache_read: Optional[int] = None,
+        cache_write: Optional[int] = None,
+        *,
+        input_includes_cache: bool = False,
+    ) -> None:
+        """Record token counts as the provider reported them; absent stays absent.
+
+        Bedrock reports input tokens without the cached ones; the conventions want
+        them included, so unless ``input_includes_cache`` they are added here.
+        """
+        if cache_read is not None:
+            self.cache_read_input_tokens = int(cache_read)
+        if cache_write is not None:
+            self.cache_write_input_tokens = int(cache_write)
+        if input_tokens is not None:
+            total = int(input_tokens)
+            if not input_includes_cache:
+                total += int(cache_read or 0) + int(cache_write or 0)
+            self.input_tokens = total
+        if output_tokens is not None:
+            self.output_tokens = int(output_tokens)
+
+    def set_finish(self, raw_reasons: List[Any]) -> None:
+        """Record the provider's stop reasons, normalised, keeping the first raw one."""
+        from .semconv import finish_reason
+
+        reasons = [r for r in raw_reasons if r is not None]
+        if not reasons:
+            return
+        self.stop_reason = str(reasons[0])
+        self.finish_reasons = [finish_reason(r) for r in reasons]
+
+    def fail(self, exc: BaseException, error_type: Optional[str] = None) -> None:
+        self.error = exc
+        self.error_type = error_type or qualified_name(type(exc))
+        self.error_message = str(exc)
+
+    @property
+    def duration_s(self) -> Optional[float]:
+        if self.end_ns is None:
+            return None
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def time_to_first_chunk_s(self) -> Optional[float]:
+        if self.first_chunk_ns is None:
+            return None
+        return (self.first_chunk_ns - self.start_ns) / 1e9
+
+    @property
+    def total_tokens(self) -> Optional[int]:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+def qualified_name(cls: type) -> str:
+    """``builtins.ValueError`` -> ``ValueError``; others keep their module."""
+    module = getattr(cls, "__module__", None)
+    if not module or module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"

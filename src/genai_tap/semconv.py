@@ -1,0 +1,119 @@
+"""Every name genai-tap emits, in one place.
+
+The OpenTelemetry GenAI semantic conventions are still moving (they now live in
+``open-telemetry/semantic-conventions-genai``); when a name is renamed upstream,
+the change is one line here. Names we defined ourselves start with ``genai_tap.``
+and are listed in README.md ("Attributes of our own").
+
+Values follow the published v1.41 conventions, which is what Datadog's OTLP
+ingestion and opentelemetry-util-genai understand today.
+"""
+
+# --- span attributes: GenAI semantic conventions --------------------------------
+OPERATION_NAME = "gen_ai.operation.name"
+PROVIDER_NAME = "gen_ai.provider.name"
+REQUEST_MODEL = "gen_ai.request.model"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_TOP_P = "gen_ai.request.top_p"
+REQUEST_TOP_K = "gen_ai.request.top_k"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+REQUEST_SEED = "gen_ai.request.seed"
+REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+REQUEST_STREAM = "gen_ai.request.stream"
+OUTPUT_TYPE = "gen_ai.output.type"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+TOKEN_TYPE = "gen_ai.token.type"
+
+# --- span attributes: general and AWS conventions ------------------------------------
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+AWS_REQUEST_ID = "aws.request_id"
+AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
+
+# --- span attributes of our own (documented in README.md) ---------------------------
+MODEL_VENDOR = "genai_tap.model.vendor"          # "amazon", "anthropic", ...
+MODEL_FAMILY = "genai_tap.model.family"          # body format that parsed the call: "nova", ...
+MODEL_BASE_ID = "genai_tap.model.base_id"        # model ID without region prefix or ARN
+BEDROCK_API = "genai_tap.bedrock.api"            # "InvokeModel", "Converse", ...
+STREAM_CHUNKS = "genai_tap.stream.chunks"        # number of chunks the app received
+STREAM_STOPPED_EARLY = "genai_tap.stream.stopped_early"  # app closed or dropped the stream
+OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
+CONTENT_TRUNCATED = "genai_tap.content.truncated"
+PEER_TRACE_ID = "genai_tap.datadog.trace_id"     # the LLMObs span of the same call
+PEER_SPAN_ID = "genai_tap.datadog.span_id"
+
+# --- attribute values ---------------------------------------------------------------
+PROVIDER_AWS_BEDROCK = "aws.bedrock"
+OP_CHAT = "chat"
+OP_TEXT_COMPLETION = "text_completion"
+OP_EMBEDDINGS = "embeddings"
+OP_GENERATE_CONTENT = "generate_content"
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+ERROR_TYPE_OTHER = "_OTHER"
+
+# --- events (content capture in EVENT_ONLY / SPAN_AND_EVENT modes) -------------------
+EVENT_INFERENCE_DETAILS = "gen_ai.client.inference.operation.details"
+
+# --- metrics ---------------------------------------------------------------------------
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+
+# Advisory bucket boundaries from the conventions.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+# Attributes copied from a span to its metrics (the conventions' metric attributes).
+METRIC_ATTRIBUTES = (OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, RESPONSE_MODEL, SERVER_ADDRESS, SERVER_PORT)
+
+# --- finish reasons ----------------------------------------------------------------------
+# Provider stop reasons -> the conventions' values (stop, length, content_filter, tool_call,
+# error). Anything not listed is reported lower-cased as the provider sent it.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "stop": "stop",
+    "finish": "stop",
+    "complete": "stop",
+    "eos_token": "stop",
+    "end_of_turn": "stop",
+    "max_tokens": "length",
+    "length": "length",
+    "max_token_limit": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_call",
+    "tool_calls": "tool_call",
+    "tool_call": "tool_call",
+    "content_filtered": "content_filter",
+    "content_filter": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "error_toxic": "content_filter",
+    "error": "error",
+    "error_limit": "error",
+}
+
+
+def finish_reason(raw: object) -> str:
+    """Map a provider's stop reason to the conventions' value."""
+    text = str(raw).lower()
+    return FINISH_REASONS.get(text, text)

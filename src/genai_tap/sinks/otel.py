@@ -1,0 +1,388 @@
+"""The OpenTelemetry sink: GenAI semantic-convention spans and metrics over OTLP.
+
+If the app already set an OpenTelemetry SDK TracerProvider / MeterProvider as the
+global one, they are used. Otherwise genai-tap makes its own, configured from the
+standard ``OTEL_*`` variables (service name, resource attributes, endpoint,
+protocol, headers, timeouts), with a BatchSpanProcessor and a periodic metric
+reader, flushed at exit within ``GENAI_TAP_FLUSH_TIMEOUT``. Its own providers are
+not made global, so the app (or ddtrace's OpenTelemetry bridge) keeps control of
+those.
+
+Why not opentelemetry-util-genai: it is the right vocabulary, but it is beta
+(API changes between minors), pins ``opentelemetry-api~=1.43``, does not let the
+span outlive the call on our terms for streams, and its per-call overhead is
+several times the budget genai-tap holds itself to. Every name here comes from
+:mod:`genai_tap.semconv`, which follows the same conventions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import semconv as sc
+from .._version import __version__
+from ..guard import logger
+from . import Sink
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Config
+    from ..record import CallRecord
+
+SCOPE = "genai_tap"
+
+#: Request parameters with a name in the conventions; others become ``genai_tap.request.<name>``.
+PARAM_ATTRIBUTES = {
+    "temperature": sc.REQUEST_TEMPERATURE,
+    "top_p": sc.REQUEST_TOP_P,
+    "top_k": sc.REQUEST_TOP_K,
+    "max_tokens": sc.REQUEST_MAX_TOKENS,
+    "stop_sequences": sc.REQUEST_STOP_SEQUENCES,
+    "seed": sc.REQUEST_SEED,
+    "frequency_penalty": sc.REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.REQUEST_PRESENCE_PENALTY,
+    "choice_count": sc.REQUEST_CHOICE_COUNT,
+    "encoding_formats": sc.REQUEST_ENCODING_FORMATS,
+}
+CONTENT_PARAMS = frozenset({"negative_prompt"})  # parameters that are prompt text
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class OtelSink(Sink):
+    name = "otel"
+
+    def __init__(self, config: "Config", tracer_provider=None, meter_provider=None, logger_provider=None) -> None:
+        super().__init__(config)
+        self._owned: List[Any] = []
+        tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
+        if tp is None:
+            tp = _own_tracer_provider()
+            if tp is not None:
+                self._owned.append(tp)
+        mp = meter_provider or _global_meter_provider()
+        if mp is None:
+            mp = _own_meter_provider()
+            if mp is not None:
+                self._owned.append(mp)
+        self.tracer_provider = tp
+        self.meter_provider = mp
+        self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
+        self._metrics = _Instruments(mp) if mp is not None else None
+        self._events = None
+        if config.content_in_event:
+            lp = logger_provider or _own_logger_provider()
+            if lp is not None:
+                if logger_provider is None:
+                    self._owned.append(lp)
+                self._events = lp.get_logger(SCOPE, __version__)
+
+    # ------------------------------------------------------------------ per call
+    def start(self, rec: "CallRecord") -> Any:
+        attrs = {
+            sc.OPERATION_NAME: rec.operation,
+            sc.PROVIDER_NAME: rec.provider,
+            sc.REQUEST_MODEL: rec.request_model,
+        }
+        if rec.server_address:
+            attrs[sc.SERVER_ADDRESS] = rec.server_address
+            if rec.server_port:
+                attrs[sc.SERVER_PORT] = rec.server_port
+        span = self.tracer.start_span(
+            f"{rec.operation} {rec.request_model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return [span, token]
+
+    def release(self, handle: Any) -> None:
+        token = handle[1]
+        if token is not None:
+            handle[1] = None
+            otel_context.detach(token)
+
+    def finish(self, rec: "CallRecord", handle: Any) -> None:
+        span = handle[0]
+        attrs = self.attributes(rec)
+        span.set_attributes(attrs)
+        if rec.error is not None:
+            span.set_status(Status(StatusCode.ERROR, rec.error_message or rec.error_type))
+            span.record_exception(rec.error)
+        if self._events is not None:
+            self._emit_event(rec, span)
+        span.end(end_time=rec.end_ns)
+        if self._metrics is not None:
+            self._metrics.record(rec)
+
+    # ------------------------------------------------------------------ attributes
+    def attributes(self, rec: "CallRecord") -> Dict[str, Any]:
+        """Everything known at the end of the call, as span attributes."""
+        a: Dict[str, Any] = {sc.REQUEST_STREAM: rec.stream}
+        for key, value in rec.params.items():
+            name = PARAM_ATTRIBUTES.get(key)
+            if name is None:
+                if key in CONTENT_PARAMS and not self.config.content_on_span:
+                    continue
+                name = "genai_tap.request." + key
+            a[name] = value
+        model = rec.model
+        if model is not None:
+            if model.vendor:
+                a[sc.MODEL_VENDOR] = model.vendor
+            if model.base_id:
+                a[sc.MODEL_BASE_ID] = model.base_id
+        if rec.family:
+            a[sc.MODEL_FAMILY] = rec.family
+        a[sc.BEDROCK_API] = rec.api
+        _put(a, sc.RESPONSE_MODEL, rec.response_model)
+        _put(a, sc.RESPONSE_ID, rec.response_id)
+        if rec.finish_reasons:
+            a[sc.RESPONSE_FINISH_REASONS] = rec.finish_reasons
+        _put(a, sc.USAGE_INPUT_TOKENS, rec.input_tokens)
+        _put(a, sc.USAGE_OUTPUT_TOKENS, rec.output_tokens)
+        _put(a, sc.USAGE_CACHE_READ_INPUT_TOKENS, rec.cache_read_input_tokens)
+        _put(a, sc.USAGE_CACHE_WRITE_INPUT_TOKENS, rec.cache_write_input_tokens)
+        _put(a, sc.USAGE_REASONING_OUTPUT_TOKENS, rec.reasoning_output_tokens)
+        _put(a, sc.AWS_REQUEST_ID, rec.request_id)
+        _put(a, sc.AWS_BEDROCK_GUARDRAIL_ID, rec.guardrail_id)
+        _put(a, sc.EMBEDDINGS_DIMENSION_COUNT, rec.embedding_dimensions)
+        _put(a, sc.OUTPUT_TYPE, rec.output_type)
+        _put(a, sc.OUTPUT_COUNT, rec.output_count)
+        _put(a, sc.ERROR_TYPE, rec.error_type)
+        if rec.stream:
+            _put(a, sc.RESPONSE_TIME_TO_FIRST_CHUNK, rec.time_to_first_chunk_s)
+            a[sc.STREAM_CHUNKS] = rec.chunk_count
+            if rec.stopped_early:
+                a[sc.STREAM_STOPPED_EARLY] = True
+        if rec.attributes:
+            a.update(rec.attributes)
+        if self.config.content_on_span and rec.capture_content:
+            a.update(content_attributes(rec))
+        return a
+
+    def _emit_event(self, rec: "CallRecord", span: Any) -> None:
+        body = {k: json.loads(v) for k, v in content_attributes(rec).items()}
+        if not body:
+            return
+        self._events.emit(
+            event_name=sc.EVENT_INFERENCE_DETAILS,
+            body=body,
+            attributes={sc.OPERATION_NAME: rec.operation, sc.REQUEST_MODEL: rec.request_model},
+            context=trace.set_span_in_context(span),
+            timestamp=rec.end_ns,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout_s: float) -> None:
+        millis = int(timeout_s * 1000)
+        for provider in (self.tracer_provider, self.meter_provider):
+            fn = getattr(provider, "force_flush", None)
+            if fn is not None:
+                fn(millis)
+
+    def shutdown(self, timeout_s: float) -> None:
+        self.flush(timeout_s)
+        for provider in self._owned:
+            try:
+                if hasattr(provider, "get_meter"):
+                    provider.shutdown(timeout_millis=max(1, int(timeout_s * 1000)))
+                else:
+                    provider.shutdown()
+            except Exception as exc:  # noqa: BLE001 - exit path, say and go on
+                logger().debug("genai-tap: shutting down %s: %r", type(provider).__name__, exc)
+
+
+def content_attributes(rec: "CallRecord") -> Dict[str, str]:
+    """Prompt, completion, system instructions and tool definitions as JSON strings."""
+    out: Dict[str, str] = {}
+    if rec.input_messages:
+        out[sc.INPUT_MESSAGES] = _dumps(rec.input_messages)
+    if rec.output_messages:
+        out[sc.OUTPUT_MESSAGES] = _dumps(rec.output_messages)
+    if rec.system:
+        out[sc.SYSTEM_INSTRUCTIONS] = _dumps(rec.system)
+    if rec.tools:
+        out[sc.TOOL_DEFINITIONS] = _dumps(rec.tools)
+    return out
+
+
+def _put(attrs: Dict[str, Any], name: str, value: Any) -> None:
+    if value is not None:
+        attrs[name] = value
+
+
+class _Instruments:
+    """The GenAI client metrics, with the conventions' advisory buckets."""
+
+    def __init__(self, meter_provider: Any) -> None:
+        meter = meter_provider.get_meter(SCOPE, __version__)
+        self.duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+        )
+        self.ttfc = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.tpoc = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between chunks of a streamed response, after the first",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+
+    def record(self, rec: "CallRecord") -> None:
+        attrs = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
+        if rec.server_address:
+            attrs[sc.SERVER_ADDRESS] = rec.server_address
+            if rec.server_port:
+                attrs[sc.SERVER_PORT] = rec.server_port
+        if rec.response_model:
+            attrs[sc.RESPONSE_MODEL] = rec.response_model
+        if rec.error_type:
+            attrs[sc.ERROR_TYPE] = rec.error_type
+        duration = rec.duration_s
+        if duration is not None:
+            self.duration.record(duration, attrs)
+        if rec.input_tokens is not None:
+            self.tokens.record(rec.input_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+        if rec.output_tokens is not None:
+            self.tokens.record(rec.output_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if rec.stream:
+            ttfc = rec.time_to_first_chunk_s
+            if ttfc is not None:
+                self.ttfc.record(ttfc, attrs)
+            if rec.chunk_count > 1 and rec.last_chunk_ns is not None and rec.first_chunk_ns is not None:
+                per_chunk = (rec.last_chunk_ns - rec.first_chunk_ns) / 1e9 / (rec.chunk_count - 1)
+                self.tpoc.record(per_chunk, attrs)
+
+
+# ---------------------------------------------------------------------- providers
+
+
+def _global_sdk_provider(provider: Any, kind: str) -> Any:
+    """The app's provider, if it installed an OpenTelemetry SDK one; else None.
+
+    ddtrace's OpenTelemetry bridge (``ddtrace.opentelemetry.TracerProvider``) is not
+    used: spans sent through it would turn into APM spans with GenAI tags and be
+    counted a second time by Datadog, beside the Datadog sink's own spans.
+    """
+    module = type(provider).__module__
+    if module.startswith("opentelemetry.sdk") and type(provider).__name__ == kind:
+        return provider
+    return None
+
+
+def _global_meter_provider() -> Any:
+    from opentelemetry import metrics
+
+    return _global_sdk_provider(metrics.get_meter_provider(), "MeterProvider")
+
+
+def _protocol(signal: str) -> str:
+    from ..config import OTLP_PROTOCOLS
+
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = os.environ.get(name, "").strip().lower()
+        if not value:
+            continue
+        if value in OTLP_PROTOCOLS:
+            return value
+        logger().warning(
+            "genai-tap: %s=%r is not supported; accepted values: %s. Using http/protobuf.",
+            name,
+            value,
+            ", ".join(OTLP_PROTOCOLS),
+        )
+        return "http/protobuf"
+    return "http/protobuf"
+
+
+def _exporter_choice(variable: str) -> Optional[str]:
+    """``otlp`` (default), ``console`` or ``none`` from OTEL_TRACES_EXPORTER & co."""
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return "otlp"
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    for accepted in ("otlp", "console", "none"):
+        if accepted in names:
+            return None if accepted == "none" else accepted
+    logger().warning(
+        "genai-tap: %s=%r is not supported by genai-tap; accepted values: otlp, console, none. Using otlp.",
+        variable,
+        value,
+    )
+    return "otlp"
+
+
+def _resource() -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create()
+
+
+def _own_tracer_provider() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    choice = _exporter_choice("OTEL_TRACES_EXPORTER")
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    if choice == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif choice == "otlp":
+        if _protocol("TRACES") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def _own_meter_provider() -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    choice = _exporter_choice("OTEL_METRICS_EXPORTER")
+    if choice is None:
+        return None
+    if choice == "console":
+        exporter: Any = ConsoleMetricExporter()
+    elif _protocol("METRICS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+
+        exporter = OTLPMetricExporter()
+    reader = PeriodicExportingMetricReader(exporter)
+    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
+
+
+def _own_logger_provider() -> Any:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    if _protocol("LOGS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
+    provider = LoggerProvider(resource=_resource(), shutdown_on_exit=False)
+    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    return provider

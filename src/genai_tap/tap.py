@@ -1,0 +1,146 @@
+"""The runtime between plugins and sinks.
+
+A plugin builds a :class:`~genai_tap.record.CallRecord` and calls
+:meth:`Tap.begin`; the returned :class:`Call` is told when the provider call
+returned (:meth:`Call.release`) and when everything is over (:meth:`Call.end`),
+which may be later, on another thread, or from a finalizer for streams. Every
+sink call is guarded: a sink that fails is reported once and skipped, the app and
+the other sinks go on.
+
+Sinks are created on the first call, not at start-up, so an app that never calls
+a model pays nothing for OpenTelemetry or ddtrace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+
+from .config import Config, get_config
+from .guard import logger, report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .record import CallRecord
+    from .sinks import Sink
+
+
+class Call:
+    """One call in flight: its record and each sink's handle."""
+
+    __slots__ = ("record", "_handles", "_released", "_ended", "_lock")
+
+    def __init__(self, record: "CallRecord", handles: "List[Tuple[Sink, Any]]") -> None:
+        self.record = record
+        self._handles = handles  # (sink, handle) for each sink that started
+        self._released = False
+        self._ended = False
+        self._lock = threading.Lock()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def release(self) -> None:
+        """The provider call returned: no sink span stays current in the app's context."""
+        if self._released:
+            return
+        self._released = True
+        for sink, handle in self._handles:
+            try:
+                sink.release(handle)
+            except Exception as exc:
+                report(f"{sink.name} sink (release)", exc)
+
+    def end(self, end_ns: Optional[int] = None) -> bool:
+        """Close every sink's span, once; returns False if it was already ended."""
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+        record = self.record
+        if record.end_ns is None:
+            record.end_ns = end_ns or time.time_ns()
+        for sink, handle in self._handles:
+            try:
+                sink.finish(record, handle)
+            except Exception as exc:
+                report(f"{sink.name} sink (finish)", exc)
+        return True
+
+
+class Tap:
+    """Holds the configuration and the sinks of this process."""
+
+    def __init__(self, config: Optional[Config] = None, sinks: Optional[List["Sink"]] = None) -> None:
+        self.config = config or get_config()
+        self._sinks: Optional[List["Sink"]] = sinks
+        self._lock = threading.Lock()
+        self._exit_registered = False
+
+    @property
+    def sinks(self) -> List["Sink"]:
+        sinks = self._sinks
+        if sinks is None:
+            sinks = self._create_sinks()
+        return sinks
+
+    def _create_sinks(self) -> List["Sink"]:
+        with self._lock:
+            if self._sinks is not None:
+                return self._sinks
+            from . import sinks as registry
+
+            created, problems = registry.create(self.config)
+            for problem in problems:
+                logger().warning("genai-tap: %s", problem)
+            self._sinks = created
+            if created and not self._exit_registered:
+                atexit.register(self.shutdown)
+                self._exit_registered = True
+            return created
+
+    def begin(self, record: "CallRecord") -> Call:
+        handles = []
+        for sink in self.sinks:
+            try:
+                handles.append((sink, sink.start(record)))
+            except Exception as exc:
+                report(f"{sink.name} sink (start)", exc)
+        return Call(record, handles)
+
+    def flush(self, timeout_s: Optional[float] = None) -> None:
+        timeout = self.config.flush_timeout if timeout_s is None else timeout_s
+        for sink in self._sinks or ():
+            try:
+                sink.flush(timeout)
+            except Exception as exc:
+                report(f"{sink.name} sink (flush)", exc)
+
+    def shutdown(self) -> None:
+        sinks, self._sinks = self._sinks or [], []
+        for sink in sinks:
+            try:
+                sink.shutdown(self.config.flush_timeout)
+            except Exception as exc:
+                report(f"{sink.name} sink (shutdown)", exc)
+
+
+_tap: Optional[Tap] = None
+_tap_lock = threading.Lock()
+
+
+def get_tap() -> Tap:
+    global _tap
+    if _tap is None:
+        with _tap_lock:
+            if _tap is None:
+                _tap = Tap()
+    return _tap
+
+
+def set_tap(tap: Optional[Tap]) -> None:
+    """Install a tap (tests, ``instrument(sinks=...)``) or forget the current one."""
+    global _tap
+    _tap = tap
