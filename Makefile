@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - an unmodified Bedrock app under genai-tap against the local emulator, showing what was captured
+#   make test   - the whole test suite (installs what the tests need first)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+demo: $(VENV)/.installed
+	$(PY) scripts/demo.py
+
+test: $(VENV)/.installed
+	./scripts/ci-setup.sh
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[all,test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .venv-* .pytest_cache

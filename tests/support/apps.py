@@ -1,0 +1,44 @@
+"""Run a small Python app in a fresh process, with or without genai-tap."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+GENAI_TAP = [sys.executable, "-m", "genai_tap.cli"]
+
+
+def aws_env(emulator_url: str) -> Dict[str, str]:
+    """The environment of an app talking to the emulator with dummy credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "AWS_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=emulator_url,
+        AWS_MAX_ATTEMPTS="1",
+    )
+    return env
+
+
+def run_app(
+    source: str,
+    env: Dict[str, str],
+    tmp_path: Path,
+    traced: bool = True,
+    name: str = "app.py",
+    args: Optional[List[str]] = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess:
+    """Write ``source`` to a file and run it, under ``genai-tap run`` if ``traced``."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    cmd = [sys.executable, str(path)] + list(args or [])
+    if traced:
+        cmd = GENAI_TAP + ["run"] + cmd
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
