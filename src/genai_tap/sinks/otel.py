@@ -98,6 +98,8 @@ class OtelSink(Sink):
         span = self.tracer.start_span(
             f"{rec.operation} {rec.request_model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
         )
+        ctx = span.get_span_context()
+        rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
         token = otel_context.attach(trace.set_span_in_context(span))
         return [span, token]
 
@@ -162,6 +164,9 @@ class OtelSink(Sink):
                 a[sc.STREAM_STOPPED_EARLY] = True
         if rec.attributes:
             a.update(rec.attributes)
+        peer = rec.links.get("datadog")
+        if peer:
+            a[sc.PEER_TRACE_ID], a[sc.PEER_SPAN_ID] = peer
         if self.config.content_on_span and rec.capture_content:
             a.update(content_attributes(rec))
         return a
