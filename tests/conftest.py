@@ -78,7 +78,7 @@ def client(aws: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 class Telemetry:

@@ -34,54 +34,17 @@ def attributes(kvs: Any) -> Dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
 
 
-class Receiver:
+class _Store:
+    """Decoded export requests and views over them."""
+
     def __init__(self) -> None:
         self.raw: List[tuple] = []  # (path, headers, body bytes as received)
         self.messages: Dict[str, List[Any]] = {p: [] for p in KINDS}
         self._lock = threading.Lock()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.raw.append((self.path, dict(self.headers.items()), body))
-                data = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
-                kind = KINDS.get(self.path)
-                if kind is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                msg = kind()
-                msg.ParseFromString(data)
-                with receiver._lock:
-                    receiver.messages[self.path].append(msg)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
-
-    def start(self) -> "Receiver":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def _keep(self, path: str, msg: Any) -> None:
+        with self._lock:
+            self.messages[path].append(msg)
 
     def clear(self) -> None:
         with self._lock:
@@ -157,3 +120,93 @@ class Receiver:
             time.sleep(0.05)
             items = what()
         return items
+
+
+class Receiver(_Store):
+    """OTLP over HTTP (protobuf, gzip) at /v1/traces, /v1/metrics, /v1/logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.raw.append((self.path, dict(self.headers.items()), body))
+                data = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
+                kind = KINDS.get(self.path)
+                if kind is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                msg = kind()
+                msg.ParseFromString(data)
+                receiver._keep(self.path, msg)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def start(self) -> "Receiver":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class GrpcReceiver(_Store):
+    """OTLP over gRPC, with the real grpcio server and the collector service definitions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        store = self
+
+        class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):  # noqa: N802
+                store._keep("/v1/traces", request)
+                store.raw.append(("/v1/traces", dict(context.invocation_metadata()), b""))
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request, context):  # noqa: N802
+                store._keep("/v1/metrics", request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "GrpcReceiver":
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(0)

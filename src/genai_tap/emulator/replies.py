@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import threading
 import uuid
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
@@ -95,8 +97,21 @@ def example_arguments(schema: Any) -> Dict[str, Any]:
     return args
 
 
+_ids = threading.local()
+
+
+def seed_ids(seed: Optional[bytes]) -> None:
+    """Make this thread's next ids derive from ``seed`` (None: random ids)."""
+    _ids.rng = random.Random(hashlib.sha256(seed).digest()) if seed is not None else None
+
+
+def new_uuid() -> str:
+    rng = getattr(_ids, "rng", None)
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4)) if rng is not None else str(uuid.uuid4())
+
+
 def _new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    return prefix + new_uuid().replace("-", "")[:24]
 
 
 def _require(body: Body, *keys: str) -> None:
@@ -359,9 +374,9 @@ def cohere_chat(body: Body, model_id: str) -> Tuple[Body, Usage]:
     turn = Turn(texts, str(body["message"]), tools, bool(body.get("tool_results")), body.get("max_tokens"), False)
     text, cut = turn.reply()
     out: Body = {
-        "response_id": str(uuid.uuid4()),
+        "response_id": new_uuid(),
         "text": text,
-        "generation_id": str(uuid.uuid4()),
+        "generation_id": new_uuid(),
         "chat_history": [{"role": "USER", "message": body["message"]}, {"role": "CHATBOT", "message": text}],
         "finish_reason": "MAX_TOKENS" if cut else "COMPLETE",
     }
@@ -401,7 +416,7 @@ def cohere_embed(body: Body, model_id: str) -> Tuple[Body, Usage]:
     dims = body.get("output_dimension") or (1536 if "v4" in model_id else 1024)
     vectors = [list(vector(t, int(dims))) for t in texts] or [list(vector("image", int(dims)))]
     types = body.get("embedding_types")
-    out: Body = {"id": str(uuid.uuid4()), "texts": texts}
+    out: Body = {"id": new_uuid(), "texts": texts}
     if types:
         out["embeddings"] = {t: vectors for t in types}
         out["response_type"] = "embeddings_by_type"

@@ -21,7 +21,6 @@ import json
 import random
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import unquote
@@ -74,12 +73,26 @@ class Fault:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that went away (a closed keep-alive connection): nothing to report
+        super().handle_error(request, client_address)
+
+
 class Emulator:
     """The emulator server; ``with Emulator() as emu: emu.url`` runs it on a free port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
                  error_rate: float = 0.0, error: str = "ThrottlingException", seed: Optional[int] = None,
-                 keep_requests: int = 2000) -> None:
+                 keep_requests: int = 2000, deterministic: bool = False) -> None:
+        #: ids (request ids, message ids) derived from the request, so that the same
+        #: request always gets the same answer: for differential tests
+        self.deterministic = deterministic
         self.latency_ms = latency_ms
         self.error_rate = error_rate
         self.error = error
@@ -91,8 +104,7 @@ class Emulator:
         self.routes: List[Tuple[str, str, Callable[..., None]]] = []
         self._add_routes()
         handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         self._thread: Optional[threading.Thread] = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -169,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("x-amzn-RequestId", replies.new_uuid())
         self.send_header("Date", self.date_time_string())
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -212,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         raw = self._body() if method == "POST" else b""
         path = self.path.split("?", 1)[0]
+        replies.seed_ids(method.encode() + self.path.encode() + raw if self.emulator.deterministic else None)
         self.emulator.requests.append(
             {"method": method, "path": path, "headers": dict(self.headers.items()), "body": raw}
         )
@@ -317,7 +330,7 @@ def _async(handler: _Handler, method: str, arn: str, raw: bytes) -> None:
             replies.BUILDERS[resolved[1]](body.get("modelInput") or {}, resolved[0])
         except replies.BadRequest as exc:
             return handler.send_error_shape("ValidationException", str(exc))
-        job = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:async-invoke/{uuid.uuid4().hex[:12]}"
+        job = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:async-invoke/{replies.new_uuid()[:8]}"
         s3 = ((body.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}).get("s3Uri", "s3://bucket/out")
         emu._jobs[job] = {
             "invocationArn": job,

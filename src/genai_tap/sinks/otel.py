@@ -52,6 +52,16 @@ PARAM_ATTRIBUTES = {
 CONTENT_PARAMS = frozenset({"negative_prompt"})  # parameters that are prompt text
 
 
+# Providers handed to genai-tap explicitly (the OpenTelemetry instrumentor's kwargs).
+_given: Dict[str, Any] = {}
+
+
+def use_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Make the sink use these providers instead of the global or its own ones."""
+    _given["tracer"] = tracer_provider
+    _given["meter"] = meter_provider
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -62,6 +72,8 @@ class OtelSink(Sink):
     def __init__(self, config: "Config", tracer_provider=None, meter_provider=None, logger_provider=None) -> None:
         super().__init__(config)
         self._owned: List[Any] = []
+        tracer_provider = tracer_provider or _given.get("tracer")
+        meter_provider = meter_provider or _given.get("meter")
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
         if tp is None:
             tp = _own_tracer_provider()
