@@ -20,7 +20,7 @@ from genai_tap.tap import Call, get_tap
 from .operations import OPERATIONS, Operation
 
 SERVICE = "bedrock-runtime"
-_MARK = "_self_genai_tap"
+_MARK = "_genai_tap_wrapper"
 
 # Set False by uninstall when another wrapper sits on top of ours and we cannot
 # remove ourselves from the middle of the chain: the wrapper then passes through.
@@ -116,11 +116,14 @@ def install(client_module: Any) -> None:
     import wrapt
 
     base = client_module.BaseClient
-    if _find_ours(base.__dict__.get("_make_api_call")) is not None:
+    if _find_ours(base) is not None:
         active = True
         return
     wrapt.wrap_function_wrapper(base, "_make_api_call", traced_make_api_call)
-    setattr(base.__dict__["_make_api_call"], _MARK, True)
+    # Remember our wrapper by identity (on the class, so a second copy of this module
+    # finds it too): attribute lookups on wrapt proxies reach through to what they
+    # wrap, so a marker attribute would also be "found" on someone else's wrapper.
+    setattr(base, _MARK, base.__dict__["_make_api_call"])
     active = True
 
 
@@ -128,21 +131,25 @@ def uninstall(client_module: Any) -> None:
     """Restore ``_make_api_call``; if another wrapper was put on top of ours, go inert."""
     global active
     base = client_module.BaseClient
-    current = base.__dict__.get("_make_api_call")
-    if getattr(current, _MARK, False):
-        setattr(base, "_make_api_call", current.__wrapped__)
+    ours = _find_ours(base)
+    if ours is None:
+        return
+    if base.__dict__.get("_make_api_call") is ours:
+        setattr(base, "_make_api_call", ours.__wrapped__)
+        delattr(base, _MARK)
         active = True
-    elif _find_ours(current) is not None:
-        active = False
+    else:
+        active = False  # someone wrapped on top of us: we cannot leave the chain, so we pass through
 
 
-def _find_ours(fn: Any) -> Any:
-    seen = 0
-    while fn is not None and seen < 32:
-        if getattr(fn, _MARK, False):
-            return fn
+def _find_ours(base: Any) -> Any:
+    """Our wrapper if it is anywhere in the ``_make_api_call`` chain, else None."""
+    ours = base.__dict__.get(_MARK)
+    fn = base.__dict__.get("_make_api_call")
+    for _ in range(32):
+        if fn is None or ours is None:
+            return None
+        if fn is ours:
+            return ours
         fn = getattr(fn, "__wrapped__", None)
-        seen += 1
     return None
-
-
