@@ -144,3 +144,35 @@ def parse_output(body: Mapping[str, Any], rec: CallRecord, usage_keys: Mapping[s
             if rec.finish_reasons:
                 msg["finish_reason"] = rec.finish_reasons[0]
             rec.output_messages = [msg]
+
+
+def stream_event(rec: CallRecord, state: Any, event: Mapping[str, Any], usage_keys: Mapping[str, str]) -> None:
+    """One ConverseStream event (or Nova stream chunk, which has the same shape)."""
+    if "contentBlockDelta" in event:
+        body = event["contentBlockDelta"] or {}
+        index = body.get("contentBlockIndex", 0)
+        delta = body.get("delta") or {}
+        if "text" in delta:
+            state.text(index, delta["text"])
+        elif "toolUse" in delta:
+            state.tool_call(index, arguments=(delta["toolUse"] or {}).get("input", ""))
+        elif "reasoningContent" in delta:
+            state.reasoning(index, (delta["reasoningContent"] or {}).get("text"))
+    elif "contentBlockStart" in event:
+        body = event["contentBlockStart"] or {}
+        tool = (body.get("start") or {}).get("toolUse")
+        if isinstance(tool, Mapping):
+            state.tool_call(body.get("contentBlockIndex", 0), tool.get("toolUseId"), tool.get("name"))
+    elif "messageStart" in event:
+        state.role = str((event["messageStart"] or {}).get("role", "assistant"))
+    elif "messageStop" in event:
+        state.finish((event["messageStop"] or {}).get("stopReason"))
+    elif "metadata" in event:
+        usage = (event["metadata"] or {}).get("usage")
+        if isinstance(usage, Mapping):
+            rec.set_usage(
+                usage.get(usage_keys["input"]),
+                usage.get(usage_keys["output"]),
+                usage.get(usage_keys["cache_read"]),
+                usage.get(usage_keys["cache_write"]),
+            )

@@ -17,6 +17,7 @@ from genai_tap.guard import report
 from genai_tap.record import CallRecord
 from genai_tap.tap import Call, get_tap
 
+from .aws import error_code
 from .operations import OPERATIONS, Operation
 
 SERVICE = "bedrock-runtime"
@@ -65,7 +66,7 @@ def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Ca
 def _failed(call: Call, exc: BaseException) -> None:
     try:
         rec = call.record
-        rec.fail(exc, _error_code(exc))
+        rec.fail(exc, error_code(exc))
         response = getattr(exc, "response", None)
         if isinstance(response, dict):
             rec.request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
@@ -78,23 +79,13 @@ def _failed(call: Call, exc: BaseException) -> None:
 def _succeeded(op: Operation, call: Call, result: Any) -> Any:
     returned, continues = result, False
     try:
-        returned, continues = op.succeeded(call.record, result)
+        returned, continues = op.succeeded(call, result)
     except Exception as exc:
         report(f"bedrock {op.api}: reading the response", exc)
     call.release()
     if not continues:
         call.end()
     return returned
-
-
-def _error_code(exc: BaseException) -> Optional[str]:
-    """The AWS error code (``ThrottlingException``) of a ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = (response.get("Error") or {}).get("Code")
-        if code:
-            return str(code)
-    return None
 
 
 def _server(endpoint_url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:

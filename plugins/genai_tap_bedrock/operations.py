@@ -15,10 +15,13 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from genai_tap.config import Config, get_config
 from genai_tap.guard import report
 from genai_tap.record import CallRecord, ModelRef
+from genai_tap.tap import Call
 from genai_tap.semconv import OP_CHAT, OP_EMBEDDINGS
 
 from . import blocks, formats, model_ids
+from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
+from .streams import StreamState, TracedStream
 
 CONVERSE_USAGE = {
     "input": "inputTokens",
@@ -26,12 +29,6 @@ CONVERSE_USAGE = {
     "cache_read": "cacheReadInputTokens",
     "cache_write": "cacheWriteInputTokens",
 }
-INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
-OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
-LATENCY_HEADER = "x-amzn-bedrock-invocation-latency"
-LATENCY_ATTRIBUTE = "genai_tap.bedrock.latency_ms"
-
-
 class Operation:
     """How one Bedrock Runtime API is traced."""
 
@@ -41,8 +38,8 @@ class Operation:
     def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
         raise NotImplementedError
 
-    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
-        """Read the response into ``rec``; return (what the app gets, whether the call continues)."""
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        """Read the response into the record; return (what the app gets, whether the call continues)."""
         return result, False
 
 
@@ -71,31 +68,6 @@ def _parse(what: str, fn, *args) -> None:
         fn(*args)
     except Exception as exc:
         report(what, exc)
-
-
-def response_metadata(rec: CallRecord, result: Mapping[str, Any]) -> Mapping[str, str]:
-    """Request id from the response metadata; returns the (lower-cased) HTTP headers."""
-    meta = result.get("ResponseMetadata") or {}
-    rec.request_id = meta.get("RequestId")
-    return meta.get("HTTPHeaders") or {}
-
-
-def header_usage(rec: CallRecord, headers: Mapping[str, str]) -> None:
-    """Token counts and latency from InvokeModel's response headers, when sent."""
-    inp = headers.get(INPUT_TOKENS_HEADER)
-    out = headers.get(OUTPUT_TOKENS_HEADER)
-    if inp is not None or out is not None:
-        rec.set_usage(_int(inp), _int(out), input_includes_cache=True)
-    latency = _int(headers.get(LATENCY_HEADER))
-    if latency is not None:
-        rec.attributes[LATENCY_ATTRIBUTE] = latency
-
-
-def _int(value: Any) -> Optional[int]:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def json_body(raw: Any) -> Optional[Mapping[str, Any]]:
@@ -133,7 +105,8 @@ class InvokeModel(Operation):
             _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
         return rec
 
-    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        rec = call.record
         headers = response_metadata(rec, result)
         header_usage(rec, headers)
         fmt = _format_of(rec)
@@ -174,7 +147,7 @@ def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[b
     body = result.get("body")
     if type(body) is not StreamingBody:
         return None
-    length = _int(getattr(body, "_content_length", None))
+    length = as_int(getattr(body, "_content_length", None))
     if limit is not None and length is not None and length > limit:
         return None
     try:
@@ -225,7 +198,8 @@ class Converse(Operation):
         _parse("bedrock Converse: reading the request", _converse_request, params, rec)
         return rec
 
-    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        rec = call.record
         response_metadata(rec, result)
         _parse("bedrock Converse: reading the response", blocks.parse_output, result, rec, CONVERSE_USAGE)
         latency = (result.get("metrics") or {}).get("latencyMs")
@@ -262,14 +236,75 @@ class StartAsyncInvoke(Operation):
             _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
         return rec
 
-    def succeeded(self, rec: CallRecord, result: Dict[str, Any]) -> Tuple[Any, bool]:
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        rec = call.record
         response_metadata(rec, result)
         rec.response_id = result.get("invocationArn")
         return result, False
 
 
+class InvokeModelWithResponseStream(InvokeModel):
+    """InvokeModel streamed: the family's native chunks, read as the app reads them."""
+
+    api = "InvokeModelWithResponseStream"
+    streams = True
+
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        response_metadata(call.record, result)
+        return _watch(call, result, "body", invoke_stream_reader(_format_of(call.record)))
+
+
+class ConverseStream(Converse):
+    api = "ConverseStream"
+    streams = True
+
+    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
+        response_metadata(call.record, result)
+        return _watch(call, result, "stream", converse_stream_reader)
+
+
+def _watch(call: Call, result: Dict[str, Any], key: str, reader: Any) -> Tuple[Any, bool]:
+    stream = result.get(key)
+    if stream is None or not hasattr(stream, "__iter__"):
+        return result, False
+    result[key] = TracedStream(stream, call, reader)
+    return result, True
+
+
+def converse_stream_reader(rec: CallRecord, state: StreamState, event: Mapping[str, Any]) -> None:
+    blocks.stream_event(rec, state, event, CONVERSE_USAGE)
+
+
+def invoke_stream_reader(fmt: Optional[BodyFormat]):
+    """Reads ``{"chunk": {"bytes": ...}}`` events: the family's own chunk, then Bedrock's metrics."""
+
+    def read(rec: CallRecord, state: StreamState, event: Mapping[str, Any]) -> None:
+        data = (event.get("chunk") or {}).get("bytes")
+        if not data:
+            return
+        chunk = json.loads(data)
+        if not isinstance(chunk, Mapping):
+            return
+        if fmt is not None:
+            fmt.parse_chunk(chunk, rec, state)
+        metrics = chunk.get(INVOCATION_METRICS)
+        if isinstance(metrics, Mapping):  # Bedrock's own count for the whole call
+            rec.set_usage(
+                metrics.get("inputTokenCount"),
+                metrics.get("outputTokenCount"),
+                metrics.get("cacheReadInputTokenCount"),
+                metrics.get("cacheWriteInputTokenCount"),
+            )
+
+    return read
+
+
+INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
+
 OPERATIONS: Dict[str, Operation] = {
     "InvokeModel": InvokeModel(),
+    "InvokeModelWithResponseStream": InvokeModelWithResponseStream(),
     "Converse": Converse(),
+    "ConverseStream": ConverseStream(),
     "StartAsyncInvoke": StartAsyncInvoke(),
 }

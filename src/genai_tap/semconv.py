@@ -55,6 +55,7 @@ MODEL_BASE_ID = "genai_tap.model.base_id"        # model ID without region prefi
 BEDROCK_API = "genai_tap.bedrock.api"            # "InvokeModel", "Converse", ...
 STREAM_CHUNKS = "genai_tap.stream.chunks"        # number of chunks the app received
 STREAM_STOPPED_EARLY = "genai_tap.stream.stopped_early"  # app closed or dropped the stream
+STREAM_ABANDONED = "genai_tap.stream.abandoned"  # dropped unfinished; ended by a finalizer
 OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
 CONTENT_TRUNCATED = "genai_tap.content.truncated"
 PEER_TRACE_ID = "genai_tap.datadog.trace_id"     # the LLMObs span of the same call

@@ -70,6 +70,32 @@ class Anthropic(BodyFormat):
                 usage.get("cache_creation_input_tokens"),
             )
 
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        kind = chunk.get("type")
+        index = chunk.get("index", 0)
+        if kind == "content_block_delta":
+            delta = chunk.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                stream.text(index, delta.get("text"))
+            elif dtype == "input_json_delta":
+                stream.tool_call(index, arguments=delta.get("partial_json", ""))
+            elif dtype == "thinking_delta":
+                stream.reasoning(index, delta.get("thinking"))
+        elif kind == "content_block_start":
+            block = chunk.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                stream.tool_call(index, block.get("id"), block.get("name"))
+        elif kind == "message_start":
+            message_ = chunk.get("message") or {}
+            rec.response_id = message_.get("id")
+            rec.response_model = message_.get("model")
+            usage = message_.get("usage") or {}
+            rec.set_usage(usage.get("input_tokens"), None, usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens"))
+        elif kind == "message_delta":
+            stream.finish((chunk.get("delta") or {}).get("stop_reason"))
+            rec.set_usage(None, (chunk.get("usage") or {}).get("output_tokens"))
+
 
 def parts(content: Any) -> List[Part]:
     """Anthropic content (a string or a list of typed blocks) as parts."""

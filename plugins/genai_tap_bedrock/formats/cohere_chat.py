@@ -62,6 +62,19 @@ class CohereChat(BodyFormat):
         parts += _calls(body.get("tool_calls"))
         set_choices(rec, [(parts, body.get("finish_reason"))])
 
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        kind = chunk.get("event_type")
+        if kind == "text-generation":
+            stream.text(0, chunk.get("text"))
+        elif kind == "tool-calls-generation":
+            for i, call in enumerate(chunk.get("tool_calls") or ()):
+                if isinstance(call, Mapping):
+                    stream.tool_call(i, None, call.get("name"), call.get("parameters"))
+        elif kind == "stream-end":
+            stream.finish(chunk.get("finish_reason"))
+            response = chunk.get("response") or {}
+            rec.response_id = response.get("response_id") or response.get("generation_id")
+
 
 def _turn_parts(turn: Mapping[str, Any]) -> List[Part]:
     parts: List[Part] = [text_part(str(turn["message"]))] if turn.get("message") else []

@@ -32,3 +32,9 @@ class DeepSeek(BodyFormat):
     def parse_response(self, body: Mapping[str, Any], rec: CallRecord) -> None:
         choices = [c for c in body.get("choices") or () if isinstance(c, Mapping)]
         set_choices(rec, [(str(c.get("text", "")), c.get("stop_reason")) for c in choices])
+
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        for index, choice in enumerate(chunk.get("choices") or ()):
+            if isinstance(choice, Mapping):
+                stream.text(index, choice.get("text"))
+                stream.finish(choice.get("stop_reason"))

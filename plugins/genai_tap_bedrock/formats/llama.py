@@ -38,3 +38,9 @@ class Llama(BodyFormat):
     def parse_response(self, body: Mapping[str, Any], rec: CallRecord) -> None:
         set_choices(rec, [(str(body.get("generation", "")), body.get("stop_reason"))])
         rec.set_usage(body.get("prompt_token_count"), body.get("generation_token_count"))
+
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        stream.text(0, chunk.get("generation"))
+        stream.finish(chunk.get("stop_reason"))
+        # generation_token_count is a running total: the last one is the count
+        rec.set_usage(chunk.get("prompt_token_count"), chunk.get("generation_token_count"))

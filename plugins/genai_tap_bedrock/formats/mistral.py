@@ -35,3 +35,9 @@ class Mistral(BodyFormat):
     def parse_response(self, body: Mapping[str, Any], rec: CallRecord) -> None:
         outputs = [o for o in body.get("outputs") or () if isinstance(o, Mapping)]
         set_choices(rec, [(str(o.get("text", "")), o.get("stop_reason")) for o in outputs])
+
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        for index, out in enumerate(chunk.get("outputs") or ()):
+            if isinstance(out, Mapping):
+                stream.text(index, out.get("text"))
+                stream.finish(out.get("stop_reason"))

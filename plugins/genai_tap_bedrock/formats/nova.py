@@ -49,3 +49,6 @@ class Nova(BodyFormat):
 
     def parse_response(self, body: Mapping[str, Any], rec: CallRecord) -> None:
         blocks.parse_output(body, rec, USAGE)
+
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        blocks.stream_event(rec, stream, chunk, USAGE)

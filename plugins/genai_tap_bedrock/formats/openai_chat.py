@@ -81,6 +81,25 @@ class OpenAIChat(BodyFormat):
             cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
             rec.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), cached, input_includes_cache=True)
 
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        rec.response_id = chunk.get("id") or rec.response_id
+        rec.response_model = chunk.get("model") or rec.response_model
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, Mapping):
+                continue
+            index = choice.get("index", 0)
+            # OpenAI-style chunks carry a "delta"; Mistral's carry a "message" and "stop_reason"
+            delta = choice.get("delta") or choice.get("message") or {}
+            stream.reasoning(("reasoning", index), delta.get("reasoning_content") or delta.get("reasoning"))
+            stream.text(index, delta.get("content"))
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                stream.tool_call(call.get("index", 0), call.get("id"), fn.get("name"), fn.get("arguments"))
+            stream.finish(choice.get("finish_reason") or choice.get("stop_reason"))
+        usage = chunk.get("usage")
+        if isinstance(usage, Mapping):
+            rec.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), input_includes_cache=True)
+
 
 def _content(content: Any) -> List[Part]:
     if isinstance(content, str):

@@ -37,3 +37,9 @@ class TitanText(BodyFormat):
         set_choices(rec, [(str(r.get("outputText", "")), r.get("completionReason")) for r in results])
         counts = [r["tokenCount"] for r in results if isinstance(r.get("tokenCount"), int)]
         rec.set_usage(body.get("inputTextTokenCount"), sum(counts) if counts else None)
+
+    def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
+        stream.text(chunk.get("index", 0), chunk.get("outputText"))
+        stream.finish(chunk.get("completionReason"))
+        # totalOutputTextTokenCount is a running total: the last one is the count, never a sum
+        rec.set_usage(chunk.get("inputTextTokenCount"), chunk.get("totalOutputTextTokenCount"))

@@ -70,6 +70,9 @@ class Turn:
         else:
             said = " ".join(self.last_user.split()[:12])
             text = f"Hello from the genai-tap emulator. You said: {said}"
+        base, minimum = text, getattr(_ids, "min_chars", 0)
+        while len(text) < minimum:  # a stream asked for more chunks than the answer has characters
+            text += " " + base
         words = text.split()
         if self.max_tokens is not None and self.max_tokens < len(words):
             return " ".join(words[: max(self.max_tokens, 0)]), True
@@ -103,6 +106,11 @@ _ids = threading.local()
 def seed_ids(seed: Optional[bytes]) -> None:
     """Make this thread's next ids derive from ``seed`` (None: random ids)."""
     _ids.rng = random.Random(hashlib.sha256(seed).digest()) if seed is not None else None
+
+
+def min_chars(count: int) -> None:
+    """Make this thread's next answers at least ``count`` characters long."""
+    _ids.min_chars = count
 
 
 def new_uuid() -> str:

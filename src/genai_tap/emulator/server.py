@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
-from . import catalog, replies
+from . import catalog, replies, streaming
 
 ACCOUNT = "123456789012"
 
@@ -57,15 +57,20 @@ class Fault:
     """One scheduled failure: ``count`` requests matching ``model``/``operation`` fail with ``error``."""
 
     def __init__(self, error: str, count: int = 1, model: Optional[str] = None, operation: Optional[str] = None,
-                 message: Optional[str] = None, **extra: Any) -> None:
-        if error != DROP and error not in ERRORS:
+                 message: Optional[str] = None, after: Optional[int] = None) -> None:
+        from .streaming import STREAM_ERRORS
+
+        if after is None and error != DROP and error not in ERRORS:
             raise ValueError(f"unknown error {error!r}; accepted: {', '.join(sorted(ERRORS))}, {DROP}")
+        if after is not None and error != DROP and error not in STREAM_ERRORS:
+            raise ValueError(f"unknown stream error {error!r}; accepted: {', '.join(sorted(STREAM_ERRORS))}, {DROP}")
         self.error = error
         self.count = int(count)
         self.model = model
         self.operation = operation
         self.message = message
-        self.extra = extra  # settings for other operations (stream faults)
+        #: for streams: fail after this many events were sent (None: fail before answering)
+        self.after = None if after is None else int(after)
 
     def matches(self, operation: str, model_id: str) -> bool:
         return (self.operation is None or self.operation == operation) and (
@@ -75,6 +80,7 @@ class Fault:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # many clients connect at once in load and thread tests
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -89,7 +95,11 @@ class Emulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
                  error_rate: float = 0.0, error: str = "ThrottlingException", seed: Optional[int] = None,
-                 keep_requests: int = 2000, deterministic: bool = False) -> None:
+                 keep_requests: int = 2000, deterministic: bool = False,
+                 stream_chunks: Optional[int] = None, chunk_delay_ms: float = 0.0) -> None:
+        #: content chunks per streamed answer (None: one per word) and the pause between events
+        self.stream_chunks = stream_chunks
+        self.chunk_delay_ms = chunk_delay_ms
         #: ids (request ids, message ids) derived from the request, so that the same
         #: request always gets the same answer: for differential tests
         self.deterministic = deterministic
@@ -140,6 +150,8 @@ class Emulator:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+        self.stream_chunks = None
+        self.chunk_delay_ms = 0.0
 
     def take_fault(self, operation: str, model_id: str) -> Optional[Fault]:
         with self._lock:
@@ -161,6 +173,8 @@ class Emulator:
     def _add_routes(self) -> None:
         self.route("POST", "invoke", _invoke)
         self.route("POST", "converse", _converse)
+        self.route("POST", "invoke-with-response-stream", _invoke_stream)
+        self.route("POST", "converse-stream", _converse_stream)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -204,15 +218,50 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def fault(self, operation: str, model_id: str) -> bool:
-        """Apply a scheduled fault; True if the request was answered by it."""
+        """Apply a scheduled fault; True if the request was answered by it.
+
+        A fault with ``after`` set is kept for the stream itself (see ``send_stream``).
+        """
         fault = self.emulator.take_fault(operation, model_id)
         if fault is None:
+            return False
+        if fault.after is not None:
+            self.stream_fault = fault
             return False
         if fault.error == DROP:
             self.drop()
         else:
             self.send_error_shape(fault.error, fault.message)
         return True
+
+    stream_fault: Optional[Fault] = None
+
+    def send_stream(self, events: List[bytes], headers: Optional[Dict[str, str]] = None) -> None:
+        """Send event-stream messages as HTTP chunks, pausing between them; apply a mid-stream fault."""
+        fault, self.stream_fault = self.stream_fault, None
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-amzn-RequestId", replies.new_uuid())
+        self.send_header("Date", self.date_time_string())
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        delay = self.emulator.chunk_delay_ms / 1000.0
+        try:
+            for index, data in enumerate(events):
+                if fault is not None and index == fault.after:
+                    if fault.error == DROP:
+                        return self.drop()
+                    data = streaming.exception(fault.error, fault.message)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    break
+                if delay and index:
+                    time.sleep(delay)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the app stopped reading and closed the stream
 
     # ------------------------------------------------------------ dispatch
     def do_GET(self) -> None:  # noqa: N802
@@ -255,6 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if what == "reset" and method == "POST":
             emu.reset()
+            return self.send_json(200, {"ok": True})
+        if what == "stream" and method == "POST":
+            spec = json.loads(raw or b"{}")
+            emu.stream_chunks = spec.get("chunks")
+            emu.chunk_delay_ms = float(spec.get("delay_ms", 0.0))
             return self.send_json(200, {"ok": True})
         if what == "requests" and method == "GET":
             items = [dict(r, body=base64.b64encode(r["body"]).decode()) for r in list(emu.requests)]
@@ -311,6 +365,39 @@ def _converse(handler: _Handler, model_id: str, raw: bytes) -> None:
     except replies.BadRequest as exc:
         return handler.send_error_shape("ValidationException", str(exc))
     handler.send_json(200, answer)
+
+
+def _invoke_stream(handler: _Handler, model_id: str, raw: bytes) -> None:
+    parsed = parse_request(handler, model_id, raw)
+    if parsed is None:
+        return
+    base, family, body = parsed
+    if family not in streaming.FAMILIES:
+        return handler.send_error_shape("ValidationException", "The model is unsupported for streaming.")
+    replies.min_chars(handler.emulator.stream_chunks or 0)
+    try:
+        answer, usage = replies.BUILDERS[family](body, base)
+    except replies.BadRequest as exc:
+        return handler.send_error_shape("ValidationException", str(exc))
+    finally:
+        replies.min_chars(0)
+    events = streaming.invoke_stream(family, answer, usage, handler.emulator.stream_chunks)
+    handler.send_stream(events, {"X-Amzn-Bedrock-Content-Type": "application/json"})
+
+
+def _converse_stream(handler: _Handler, model_id: str, raw: bytes) -> None:
+    parsed = parse_request(handler, model_id, raw, converse=True)
+    if parsed is None:
+        return
+    base, _, body = parsed
+    replies.min_chars(handler.emulator.stream_chunks or 0)
+    try:
+        answer, _usage = replies.converse(body, base)
+    except replies.BadRequest as exc:
+        return handler.send_error_shape("ValidationException", str(exc))
+    finally:
+        replies.min_chars(0)
+    handler.send_stream(streaming.converse_stream(answer, handler.emulator.stream_chunks))
 
 
 def _async(handler: _Handler, method: str, arn: str, raw: bytes) -> None:

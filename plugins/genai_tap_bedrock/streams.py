@@ -1,0 +1,180 @@
+"""Streams: the app's event stream, traced without changing what the app sees.
+
+:class:`TracedStream` is a transparent proxy (``wrapt.ObjectProxy``) around
+botocore's ``EventStream``: attribute access, ``close()``, ``isinstance`` and
+``get_initial_response()`` reach the real stream; iterating yields the very same
+event objects, in the same order, with the same exceptions, and reads nothing
+ahead of the app. Per event the proxy only notes the event and the time; the
+events are interpreted once, when the stream ends, by a :class:`Reader` that
+knows the operation's event shapes. The span ends:
+
+- when the app exhausts the stream;
+- when it stops early (``break`` or ``close()``): marked ``genai_tap.stream.stopped_early``, status unset;
+- on an error event or exception mid-stream: status ERROR with ``error.type``;
+- when the app drops the stream without finishing it: a finalizer ends it.
+
+The span was released from the app's context when the call returned, so calls the
+app makes while the stream is pending never become its children.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import wrapt
+
+from genai_tap.guard import report
+from genai_tap.record import (
+    CallRecord,
+    Message,
+    Part,
+    message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+)
+from genai_tap.semconv import STREAM_ABANDONED, finish_reason
+from genai_tap.tap import Call
+
+from .aws import error_code
+from .formats import parse_arguments
+
+Event = Any
+Reader = Callable[[CallRecord, "StreamState", Event], None]
+
+
+class StreamState:
+    """What the stream has said so far, assembled from deltas."""
+
+    __slots__ = ("blocks", "reasons", "role", "content_seen")
+
+    def __init__(self) -> None:
+        self.blocks: Dict[Any, Dict[str, Any]] = {}  # block index -> {"kind", "text", "id", "name"}
+        self.reasons: List[Any] = []
+        self.role = "assistant"
+        self.content_seen = False
+
+    def _block(self, index: Any, kind: str) -> Dict[str, Any]:
+        block = self.blocks.get(index)
+        if block is None:
+            block = self.blocks[index] = {"kind": kind, "text": [], "id": None, "name": None}
+        return block
+
+    def text(self, index: Any, delta: Any) -> None:
+        if delta:
+            self._block(index, "text")["text"].append(str(delta))
+            self.content_seen = True
+
+    def reasoning(self, index: Any, delta: Any) -> None:
+        if delta:
+            self._block(index, "reasoning")["text"].append(str(delta))
+            self.content_seen = True
+
+    def tool_call(self, index: Any, call_id: Any = None, name: Any = None, arguments: Any = None) -> None:
+        """A tool call starts, or more of its arguments arrive (JSON text or a finished object)."""
+        block = self._block(("tool", index), "tool_call")
+        if call_id:
+            block["id"] = call_id
+        if name:
+            block["name"] = name
+        if isinstance(arguments, str):
+            block["text"].append(arguments)
+        elif arguments is not None:
+            block["args"] = arguments
+        self.content_seen = True
+
+    def finish(self, reason: Any) -> None:
+        if reason is not None:
+            self.reasons.append(reason)
+
+    def output(self) -> Optional[Message]:
+        parts: List[Part] = []
+        for block in self.blocks.values():
+            text = "".join(block["text"])
+            if block["kind"] == "text":
+                parts.append(text_part(text))
+            elif block["kind"] == "reasoning":
+                parts.append(reasoning_part(text))
+            else:
+                args = block.get("args")
+                parts.append(tool_call_part(block["id"], str(block["name"] or ""), args if args is not None else parse_arguments(text)))
+        if not parts:
+            return None
+        msg = message(self.role, parts)
+        if self.reasons:
+            msg["finish_reason"] = finish_reason(self.reasons[-1])
+        return msg
+
+
+class TracedStream(wrapt.ObjectProxy):
+    """The app's event stream, watched."""
+
+    def __init__(self, wrapped: Any, call: Call, reader: Reader) -> None:
+        super().__init__(wrapped)
+        seen: List[Tuple[Event, int]] = []
+        self._self_call = call
+        self._self_seen = seen
+        self._self_reader = reader
+        # Ends the span if the app drops the stream unfinished (must not reference self).
+        self._self_finalizer = weakref.finalize(self, _finish, call, seen, reader, None, ABANDONED)
+
+    def __iter__(self):
+        seen = self._self_seen
+        clock = time.time_ns
+        try:
+            for event in self.__wrapped__:
+                seen.append((event, clock()))
+                yield event
+        except GeneratorExit:  # the app stopped iterating (break) and dropped the iterator
+            self._self_end(None, STOPPED)
+            raise
+        except BaseException as exc:
+            self._self_end(exc, FAILED)
+            raise
+        self._self_end(None, COMPLETE)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_end(None, STOPPED)
+
+    def _self_end(self, error: Optional[BaseException], how: str) -> None:
+        self._self_finalizer.detach()
+        _finish(self._self_call, self._self_seen, self._self_reader, error, how)
+
+
+COMPLETE, STOPPED, FAILED, ABANDONED = "complete", "stopped", "failed", "abandoned"
+
+
+def _finish(call: Call, seen: List[Tuple[Event, int]], reader: Reader, error: Optional[BaseException], how: str) -> None:
+    """Interpret what the app received and end the call (once)."""
+    if call.ended:
+        return
+    rec = call.record
+    try:
+        rec.chunk_count = len(seen)
+        state = StreamState()
+        for event, when in seen:
+            before = state.content_seen
+            reader(rec, state, event)
+            if not before and state.content_seen:
+                rec.first_chunk_ns = when
+        if seen:
+            rec.last_chunk_ns = seen[-1][1]
+        out = state.output()
+        if state.reasons and not rec.finish_reasons:
+            rec.set_finish(state.reasons)
+        if out is not None and rec.capture_content:
+            rec.output_messages = [out]
+        if error is not None:
+            rec.fail(error, error_code(error))
+        elif how in (STOPPED, ABANDONED):
+            rec.stopped_early = True  # the app's choice, not an error: status stays unset
+            if how == ABANDONED:
+                rec.attributes[STREAM_ABANDONED] = True
+    except Exception as exc:
+        report(f"bedrock {rec.api}: reading the stream", exc)
+    call.end()
