@@ -377,3 +377,38 @@ def test_no_content_streams(sclient: Any, tap_no_content: Any) -> None:
     a = tap_no_content.span().attributes
     assert sc.OUTPUT_MESSAGES not in a and sc.INPUT_MESSAGES not in a
     assert a[sc.USAGE_OUTPUT_TOKENS] > 0 and a[sc.RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+LANGCHAIN_APP = """
+from langchain_aws import ChatBedrockConverse
+llm = ChatBedrockConverse(model="us.amazon.nova-lite-v1:0", region_name="us-east-1", temperature=0.1, max_tokens=200)
+pieces = []
+for chunk in llm.stream("Tell me about streams"):
+    if isinstance(chunk.content, str):
+        pieces.append(chunk.content)
+    else:
+        pieces.extend(p.get("text", "") for p in chunk.content if isinstance(p, dict))
+print("".join(pieces))
+"""
+
+
+def test_langchain_chat_bedrock_converse_streaming_under_genai_tap_run(stream_emulator: Any, otlp: Any, tmp_path: Any) -> None:
+    """An unmodified LangChain app (langchain-aws), streaming, under ``genai-tap run``."""
+    from .support.apps import aws_env, run_app
+
+    env = aws_env(stream_emulator.url)
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
+    bare = run_app(LANGCHAIN_APP, env, tmp_path, traced=False)
+    traced = run_app(LANGCHAIN_APP, env, tmp_path, traced=True)
+    assert bare.returncode == 0, bare.stderr
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stdout == bare.stdout
+    assert "Hello from the genai-tap emulator. You said: Tell me about streams" in traced.stdout
+    spans = otlp.wait_for(otlp.spans)
+    assert len(spans) == 1
+    a = spans[0]["attributes"]
+    assert a[sc.BEDROCK_API] == "ConverseStream" and a[sc.REQUEST_STREAM] is True
+    assert a[sc.REQUEST_TEMPERATURE] == 0.1 and a[sc.REQUEST_MAX_TOKENS] == 200
+    assert sc.STREAM_STOPPED_EARLY not in a
+    assert "Tell me about streams" in json.loads(a[sc.OUTPUT_MESSAGES])[0]["parts"][0]["content"]
+    assert a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
