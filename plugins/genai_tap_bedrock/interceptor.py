@@ -17,6 +17,7 @@ from genai_tap.guard import report
 from genai_tap.record import CallRecord
 from genai_tap.tap import Call, get_tap
 
+from . import others
 from .aws import error_code
 from .operations import OPERATIONS, Operation
 
@@ -45,10 +46,17 @@ def traced_make_api_call(wrapped, instance, args, kwargs):
     return _succeeded(op, call, result)
 
 
+_first_call = True
+
+
 def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Call]:
+    global _first_call
     try:
         if client.meta.service_model.service_name != SERVICE:
             return None
+        if _first_call:  # another instrumentation may have been installed after us
+            _first_call = False
+            others.take_over()
         tap = get_tap()
         if not tap.sinks:
             return None
@@ -110,6 +118,7 @@ def install(client_module: Any) -> None:
     if _find_ours(base) is not None:
         active = True
         return
+    others.take_over()
     wrapt.wrap_function_wrapper(base, "_make_api_call", traced_make_api_call)
     # Remember our wrapper by identity (on the class, so a second copy of this module
     # finds it too): attribute lookups on wrapt proxies reach through to what they

@@ -110,21 +110,45 @@ class Tap:
                 report(f"{sink.name} sink (start)", exc)
         return Call(record, handles)
 
-    def flush(self, timeout_s: Optional[float] = None) -> None:
+    def flush(self, timeout_s: Optional[float] = None) -> bool:
+        """Export what the sinks hold, waiting at most the timeout; False if it ran out."""
         timeout = self.config.flush_timeout if timeout_s is None else timeout_s
-        for sink in self._sinks or ():
-            try:
-                sink.flush(timeout)
-            except Exception as exc:
-                report(f"{sink.name} sink (flush)", exc)
+        return _within(timeout, "flush", [(sink, lambda s=sink: s.flush(timeout)) for sink in self._sinks or ()])
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """Flush and stop the sinks at exit, within ``GENAI_TAP_FLUSH_TIMEOUT``.
+
+        Exporters can block (an endpoint that accepts connections but never
+        answers); the work runs on a daemon thread so that the app's exit is never
+        held up longer than the timeout.
+        """
         sinks, self._sinks = self._sinks or [], []
-        for sink in sinks:
+        timeout = self.config.flush_timeout
+        return _within(timeout, "shutdown", [(sink, lambda s=sink: s.shutdown(timeout)) for sink in sinks])
+
+
+def _within(timeout: float, what: str, jobs: "List[Tuple[Sink, Any]]") -> bool:
+    if not jobs:
+        return True
+
+    def run() -> None:
+        for sink, job in jobs:
             try:
-                sink.shutdown(self.config.flush_timeout)
+                job()
             except Exception as exc:
-                report(f"{sink.name} sink (shutdown)", exc)
+                report(f"{sink.name} sink ({what})", exc)
+
+    worker = threading.Thread(target=run, name=f"genai-tap-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        logger().warning(
+            "genai-tap: %s did not finish within %.1f s (GENAI_TAP_FLUSH_TIMEOUT); telemetry still buffered may be lost.",
+            what,
+            timeout,
+        )
+        return False
+    return True
 
 
 _tap: Optional[Tap] = None

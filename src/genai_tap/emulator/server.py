@@ -51,6 +51,13 @@ MESSAGES = {
     "InternalServerException": "The server encountered an internal error while processing the request.",
 }
 DROP = "drop"  # a fault that closes the connection without answering
+#: faults that answer 200 with a broken body, for InvokeModel (what a misbehaving model or proxy might send)
+BODY_FAULTS = {
+    "malformed": b'{"output": {"message": {"role": "assistant", "content": [{"text": "cut',
+    "nonjson": b"<html>Service temporarily unavailable</html>",
+    "empty": b"",
+    "huge": None,  # built on demand: a valid answer padded past GENAI_TAP_MAX_BODY_BYTES
+}
 
 
 class Fault:
@@ -60,8 +67,10 @@ class Fault:
                  message: Optional[str] = None, after: Optional[int] = None) -> None:
         from .streaming import STREAM_ERRORS
 
-        if after is None and error != DROP and error not in ERRORS:
-            raise ValueError(f"unknown error {error!r}; accepted: {', '.join(sorted(ERRORS))}, {DROP}")
+        if after is None and error != DROP and error not in ERRORS and error not in BODY_FAULTS:
+            raise ValueError(
+                f"unknown error {error!r}; accepted: {', '.join(sorted(ERRORS))}, {DROP}, {', '.join(BODY_FAULTS)}"
+            )
         if after is not None and error != DROP and error not in STREAM_ERRORS:
             raise ValueError(f"unknown stream error {error!r}; accepted: {', '.join(sorted(STREAM_ERRORS))}, {DROP}")
         self.error = error
@@ -230,9 +239,19 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         if fault.error == DROP:
             self.drop()
+        elif fault.error in BODY_FAULTS:
+            self.send_raw(BODY_FAULTS[fault.error] or _huge_body())
         else:
             self.send_error_shape(fault.error, fault.message)
         return True
+
+    def send_raw(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", replies.new_uuid())
+        self.end_headers()
+        self.wfile.write(data)
 
     stream_fault: Optional[Fault] = None
 
@@ -319,6 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------------------- operations
+
+
+def _huge_body(size: int = 5 * 1024 * 1024) -> bytes:
+    text = "x" * size
+    return json.dumps({"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn"}).encode()
 
 
 def parse_request(handler: _Handler, model_id: str, raw: bytes, converse: bool = False):

@@ -74,16 +74,17 @@ class OtelSink(Sink):
         self._owned: List[Any] = []
         tracer_provider = tracer_provider or _given.get("tracer")
         meter_provider = meter_provider or _given.get("meter")
-        tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
-        if tp is None:
-            tp = _own_tracer_provider()
-            if tp is not None:
-                self._owned.append(tp)
         mp = meter_provider or _global_meter_provider()
         if mp is None:
             mp = _own_meter_provider()
             if mp is not None:
                 self._owned.append(mp)
+        tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
+        if tp is None:
+            tp = _own_tracer_provider(mp)
+            self._owned.append(tp)
+        if self._owned:
+            _quiet_exporter_logs()
         self.tracer_provider = tp
         self.meter_provider = mp
         self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
@@ -197,22 +198,21 @@ class OtelSink(Sink):
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout_s: float) -> None:
-        millis = int(timeout_s * 1000)
+        # force_flush blocks until the export is done; Tap bounds it with a timeout.
         for provider in (self.tracer_provider, self.meter_provider):
             fn = getattr(provider, "force_flush", None)
             if fn is not None:
-                fn(millis)
+                fn(int(timeout_s * 1000))
 
     def shutdown(self, timeout_s: float) -> None:
-        self.flush(timeout_s)
+        """Flush and stop the providers genai-tap made; the app's own are left to the app."""
+        millis = max(1, int(timeout_s * 1000))
         for provider in self._owned:
-            try:
-                if hasattr(provider, "get_meter"):
-                    provider.shutdown(timeout_millis=max(1, int(timeout_s * 1000)))
-                else:
-                    provider.shutdown()
-            except Exception as exc:  # noqa: BLE001 - exit path, say and go on
-                logger().debug("genai-tap: shutting down %s: %r", type(provider).__name__, exc)
+            provider.force_flush(millis)
+            if hasattr(provider, "get_meter"):
+                provider.shutdown(timeout_millis=millis)
+            else:
+                provider.shutdown()
 
 
 def content_attributes(rec: "CallRecord") -> Dict[str, str]:
@@ -354,21 +354,56 @@ def _resource() -> Any:
     return Resource.create()
 
 
-def _own_tracer_provider() -> Any:
+def _own_tracer_provider(meter_provider: Any) -> Any:
+    """A TracerProvider exporting in batches from a bounded queue (``OTEL_BSP_*``).
+
+    Spans dropped because the exporter cannot keep up are counted by the SDK's own
+    ``otel.sdk.processor.span.processed`` metric (``error.type=queue_full``),
+    exported with genai-tap's metrics.
+    """
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     choice = _exporter_choice("OTEL_TRACES_EXPORTER")
     provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    exporter: Any = None
     if choice == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        exporter = ConsoleSpanExporter()
     elif choice == "otlp":
         if _protocol("TRACES") == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exporter = OTLPSpanExporter()
+    if exporter is not None:
+        try:
+            processor = BatchSpanProcessor(exporter, meter_provider=meter_provider)
+        except TypeError:  # an SDK older than its processor metrics
+            processor = BatchSpanProcessor(exporter)
+        provider.add_span_processor(processor)
     return provider
+
+
+#: Exporter loggers that log every failed export; the SDK rate-limits some of its own
+#: loggers with its DuplicateFilter, and genai-tap applies the same filter to these.
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+)
+
+
+def _quiet_exporter_logs() -> None:
+    import logging
+
+    try:
+        from opentelemetry.sdk._shared_internal import DuplicateFilter
+    except ImportError:  # pragma: no cover - older SDKs
+        return
+    for name in _EXPORTER_LOGGERS:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, DuplicateFilter) for f in log.filters):
+            log.addFilter(DuplicateFilter())
 
 
 def _own_meter_provider() -> Any:
