@@ -61,11 +61,14 @@ def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Ca
         if not tap.sinks:
             return None
         params = args[1] if len(args) > 1 else kwargs.get("api_params", {})
-        rec = op.record(params, tap.config)
-        if rec is None:
+        made = op.record(params, tap.config)
+        if made is None:
             return None
+        rec, state = made
         rec.server_address, rec.server_port = _server(client.meta.endpoint_url)
-        return tap.begin(rec)
+        call = tap.begin(rec)
+        call.plugin_state = state
+        return call
     except Exception as exc:
         report(f"bedrock {op.api}: starting the span", exc)
         return None

@@ -35,7 +35,8 @@ class Operation:
     api: str = ""
     streams: bool = False
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
+        """The record of a call about to be made, and the body format that will read its response."""
         raise NotImplementedError
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
@@ -103,13 +104,13 @@ class InvokeModel(Operation):
         rec.guardrail_id = params.get("guardrailIdentifier")
         if fmt is not None and body is not None:
             _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-        return rec
+        return rec, fmt
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
         headers = response_metadata(rec, result)
         header_usage(rec, headers)
-        fmt = _format_of(rec)
+        fmt = call.plugin_state
         if fmt is None or not fmt.reads_response or "json" not in str(result.get("contentType", "")):
             return result, False
         data = take_body(result, get_config().max_body_bytes)
@@ -122,15 +123,6 @@ def _parse_json(fmt: BodyFormat, data: bytes, rec: CallRecord) -> None:
     body = json.loads(data)
     if isinstance(body, Mapping):
         fmt.parse_response(body, rec)
-
-
-def _format_of(rec: CallRecord) -> Optional[BodyFormat]:
-    if rec.family is None:
-        return None
-    for fmt in formats.all_formats():
-        if fmt.name == rec.family:
-            return fmt
-    return None
 
 
 def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[bytes]:
@@ -196,7 +188,7 @@ class Converse(Operation):
         if isinstance(guardrail, Mapping):
             rec.guardrail_id = guardrail.get("guardrailIdentifier")
         _parse("bedrock Converse: reading the request", _converse_request, params, rec)
-        return rec
+        return rec, None
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -234,7 +226,7 @@ class StartAsyncInvoke(Operation):
         rec = _new_record(self.api, model_id, config, fmt, ref)
         if fmt is not None and body is not None:
             _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-        return rec
+        return rec, fmt
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -251,7 +243,7 @@ class InvokeModelWithResponseStream(InvokeModel):
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         response_metadata(call.record, result)
-        return _watch(call, result, "body", invoke_stream_reader(_format_of(call.record)))
+        return _watch(call, result, "body", invoke_stream_reader(call.plugin_state))
 
 
 class ConverseStream(Converse):

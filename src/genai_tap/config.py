@@ -52,7 +52,7 @@ class Config:
         self.plugins: Optional[Tuple[str, ...]] = None  # None: every plugin found
         self.disabled_plugins: Tuple[str, ...] = ()
         self.log_level: str = "WARNING"
-        self.flush_timeout: float = 5.0
+        self.flush_timeout: float = 3.0
         self.max_body_bytes: int = 4 * 1024 * 1024
         self.dd_tags: Tuple[Tuple[str, str], ...] = ()
         self.warnings: List[str] = []
@@ -92,7 +92,7 @@ class Config:
         plugins = read.names("GENAI_TAP_PLUGINS")
         cfg.plugins = plugins if plugins else None
         cfg.disabled_plugins = read.names("GENAI_TAP_DISABLED_PLUGINS")
-        cfg.flush_timeout = read.number("GENAI_TAP_FLUSH_TIMEOUT", 5.0, float, minimum=0.0)
+        cfg.flush_timeout = read.number("GENAI_TAP_FLUSH_TIMEOUT", 3.0, float, minimum=0.0)
         cfg.max_body_bytes = read.number("GENAI_TAP_MAX_BODY_BYTES", 4 * 1024 * 1024, int, minimum=0)
         cfg.dd_tags = read.tags("GENAI_TAP_DD_TAGS")
         return cfg

@@ -29,10 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
 class Call:
     """One call in flight: its record and each sink's handle."""
 
-    __slots__ = ("record", "_handles", "_released", "_ended", "_lock")
+    __slots__ = ("record", "plugin_state", "_handles", "_released", "_ended", "_lock")
 
     def __init__(self, record: "CallRecord", handles: "List[Tuple[Sink, Any]]") -> None:
         self.record = record
+        self.plugin_state: Any = None  # whatever the plugin needs to finish the call (e.g. its parser)
         self._handles = handles  # (sink, handle) for each sink that started
         self._released = False
         self._ended = False

@@ -240,7 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.error == DROP:
             self.drop()
         elif fault.error in BODY_FAULTS:
-            self.send_raw(BODY_FAULTS[fault.error] or _huge_body())
+            body = BODY_FAULTS[fault.error]
+            self.send_raw(_huge_body() if body is None else body)
         else:
             self.send_error_shape(fault.error, fault.message)
         return True
