@@ -14,7 +14,3 @@ Where things are:
 - ``prices.py`` + ``prices.toml``: cost estimates; ``alerts.py``: alert rules;
 - ``web.py``, ``pages.py``, ``charts.py``: the UI; ``commands/``: the CLI.
 """
-
-import logging
-
-log = logging.getLogger("genai_tap.collector")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import log
+from .logs import log
 from .configfile import ConfigError, load_toml, parse_duration
 from .store import Filters
 from .views import Usage, Views

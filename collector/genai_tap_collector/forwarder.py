@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional, Tuple
 
-from . import log
+from .logs import log
 from .configfile import ConfigError
 
 _STOP = object()

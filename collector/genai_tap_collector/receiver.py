@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Tuple
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
-from . import log
+from .logs import log
 from .otlp import JSON, PROTOBUF, SIGNALS, BadPayload, decompress, parse
 
 MAX_BODY = 64 * 1024 * 1024

@@ -16,7 +16,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, List, Optional
 
-from . import log, otlp
+from . import otlp
+from .logs import log
 from .alerts import DEFAULT_INTERVAL_S, Alerts, Rule, load_rules
 from .configfile import parse_duration
 from .forwarder import Forwarder

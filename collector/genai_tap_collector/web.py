@@ -25,7 +25,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import log, pages
+from . import pages
+from .logs import log
 from .configfile import ConfigError
 from .views import filters_from
 
