@@ -9,6 +9,7 @@ duration histograms into percentiles and shapes the result. Cost is ``None``
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -52,11 +53,11 @@ def percentiles(histogram: Mapping[int, int], qs: Sequence[float] = (0.5, 0.95, 
     if not total:
         return out
     buckets = sorted(histogram.items())
-    for q in qs:
-        rank, seen = q * (total - 1), 0
+    for q in qs:  # nearest rank: the smallest value with at least q of the calls at or below it
+        rank, seen = max(math.ceil(q * total), 1), 0
         for bucket, n in buckets:
             seen += n
-            if seen > rank:
+            if seen >= rank:
                 out[f"p{round(q * 100)}"] = round(bucket_value(bucket), 3)
                 break
     return out
