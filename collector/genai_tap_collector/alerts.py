@@ -25,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .logs import log
@@ -42,6 +43,7 @@ OPS: Dict[str, Callable[[float, float], bool]] = {
 GROUP_COLUMNS = {"app": "app", "model": "base_model"}
 FIRING, RESOLVED = "firing", "resolved"
 DEFAULT_INTERVAL_S = 30.0
+SMTP_POLICY = SMTP.clone(max_line_length=998)
 SMTP_USERNAME_ENV = "GENAI_TAP_SMTP_USERNAME"
 SMTP_PASSWORD_ENV = "GENAI_TAP_SMTP_PASSWORD"
 
@@ -93,7 +95,7 @@ class Smtp:
     timeout_s: float = 10.0
 
     def send(self, to: Sequence[str], subject: str, body: str) -> None:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=SMTP_POLICY)  # no folding: the subject is the whole alert
         msg["From"], msg["To"], msg["Subject"] = self.sender, ", ".join(to), subject
         msg.set_content(body)
         cls = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
