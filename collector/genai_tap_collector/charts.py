@@ -36,11 +36,13 @@ def _time_label(t_ns: int, span_s: float) -> str:
 
 
 def chart(title: str, points: Sequence[Point], series: Sequence[Series], fmt: Callable[[float], str],
-          kind: str = "line", step_s: float = 60.0) -> str:
+          kind: str = "line", step_s: float = 60.0, integer: bool = False) -> str:
     """An SVG chart with a title and legend, as an HTML fragment."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     values = [v for _, p in points for key, _, _ in series if (v := p.get(key)) is not None]
     top = nice_max(max(values, default=0.0))
+    if integer:  # counts: grid lines on whole numbers
+        top = 4.0 * math.ceil(top / 4.0)
     n = max(len(points), 1)
     slot = plot_w / n
 

@@ -195,7 +195,7 @@ def summary_page(s: Dict[str, Any], params: Mapping[str, Any]) -> str:
               [("in", "input", COLOURS["input"]), ("out", "output", COLOURS["output"])], lambda v: f"{v:,.0f}",
               kind="bar", step_s=step),
         chart("Errors", series(lambda p: {"err": p["errors"]}), [("err", "errors", COLOURS["errors"])],
-              lambda v: f"{v:,.0f}", kind="bar", step_s=step),
+              lambda v: f"{v:,.0f}", kind="bar", step_s=step, integer=True),
         chart("Estimated cost", series(lambda p: {"usd": p["cost_usd"]}), [("usd", "USD", COLOURS["cost"])],
               lambda v: f"${v:.4g}", step_s=step),
     ])
@@ -236,7 +236,7 @@ def calls_table(items: List[Dict[str, Any]]) -> str:
         for c in items
     ]
     return table(["Time", "App", "Operation", "Model", "Status", "Latency", "Tokens in / out", "Cost", "Prompt"], rows,
-                 numeric=(5, 6, 7), column_classes={8: "prompt"})
+                 numeric=(5, 6, 7), cls="data calls", column_classes={8: "prompt"})
 
 
 def traces_page(result: Dict[str, Any], params: Mapping[str, Any], options: Mapping[str, List[str]]) -> str:
@@ -262,7 +262,7 @@ def errors_page(errors: Dict[str, Any], params: Mapping[str, Any], options: Mapp
     body = ('<h1>Errors</h1><div class="sub">Failed GenAI calls, grouped by app, model and error type.</div>'
             + range_form("/errors", params, options, status=False)
             + (table(["App", "Model", "Error type", "Calls", "Last seen", "Message"], groups, numeric=(3,))
-               if groups else empty("No errors. 🎉"))
+               if groups else empty("No errors."))
             + ("<h2>Most recent</h2>" + calls_table(errors["recent"]) if errors["recent"] else ""))
     return layout("Errors", "errors", body)
 
@@ -339,7 +339,7 @@ def _call_card(s: Dict[str, Any]) -> str:
     attrs = json.dumps(s["attributes"], indent=2, ensure_ascii=False, default=str)
     return (
         f'<section class="call" id="span-{e(s["span_id"])}"><h3>{e(s["name"])} {status_badge(s["status"])}</h3>{error}'
-        '<div class="facts">' + "".join(f"<div><span>{e(k)}</span>{v}</div>" for k, v in facts) + "</div>"
+        '<div class="facts">' + "".join(f"<div><small>{e(k)}</small>{v}</div>" for k, v in facts) + "</div>"
         + chat_html(conv)
         + (f'<details><summary>Tool definitions</summary><pre class="json">{e(_pretty(conv["tools"]))}</pre></details>'
            if conv.get("tools") else "")
@@ -377,7 +377,7 @@ def _bubble(role: str, parts: Any, finish: Any = None) -> str:
             label = '<div class="muted">reasoning</div>' if kind == "reasoning" else ""
             inner.append(f'{label}<div class="text">{e(p.get("content"))}</div>')
         elif kind == "tool_call":
-            inner.append(f'<div>🔧 tool call <b class="mono">{e(p.get("name"))}</b> <span class="muted mono">{e(p.get("id") or "")}</span>'
+            inner.append(f'<div>tool call <b class="mono">{e(p.get("name"))}</b> <span class="muted mono">{e(p.get("id") or "")}</span>'
                          f'<pre>{e(_pretty(p.get("arguments")))}</pre></div>')
         elif kind == "tool_call_response":
             inner.append(f'<div>↩ tool result <span class="muted mono">{e(p.get("id") or "")}</span>'
