@@ -3,7 +3,8 @@
 One table holds every stored span; GenAI spans (``is_genai = 1``) carry the
 columns the views aggregate, and partial covering indexes over those columns
 let the Applications, Summary, Stats and alert queries run from the index
-alone. Spans of other kinds are kept only when their trace has a GenAI span,
+alone (``is_genai`` is repeated as the last column: SQLite counts an index as
+covering only when it holds every column the query names). Spans of other kinds are kept only when their trace has a GenAI span,
 so the trace tree can be drawn; a child that arrives before its GenAI span
 waits in a small bounded buffer (see :class:`_Pending`).
 
@@ -71,10 +72,11 @@ CREATE TABLE IF NOT EXISTS spans (
 CREATE UNIQUE INDEX IF NOT EXISTS spans_by_id ON spans (trace_id, span_id);
 CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
 CREATE INDEX IF NOT EXISTS calls_by_time ON spans (start_ns, app, base_model, error, dur_bucket,
-    input_tokens, output_tokens, cache_read, cache_write) WHERE is_genai = 1;
+    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
 CREATE INDEX IF NOT EXISTS calls_by_app ON spans (app, start_ns, base_model, error, dur_bucket,
-    input_tokens, output_tokens, cache_read, cache_write) WHERE is_genai = 1;
-CREATE INDEX IF NOT EXISTS calls_by_model ON spans (base_model, start_ns) WHERE is_genai = 1;
+    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
+CREATE INDEX IF NOT EXISTS calls_by_model ON spans (base_model, start_ns, app, error, dur_bucket,
+    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
 CREATE INDEX IF NOT EXISTS errors_by_time ON spans (start_ns) WHERE is_genai = 1 AND error = 1;
 CREATE TABLE IF NOT EXISTS metric_points (
     id INTEGER PRIMARY KEY,
