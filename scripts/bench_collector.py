@@ -156,7 +156,7 @@ def main() -> int:
         for name, path in views:
             print(f"  {name:<40} {timed(ui + path):8.1f} ms", flush=True)
         t = time.perf_counter()
-        fired = c.alerts.evaluate() if c.alerts else []
+        c.alerts.evaluate()
         print(f"  {'(alert evaluation, no rules)':<40} {(time.perf_counter() - t) * 1000:8.1f} ms")
     if tmp:
         tmp.cleanup()

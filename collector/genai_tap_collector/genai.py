@@ -7,11 +7,11 @@ other conforming instrumentations write too).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from genai_tap import semconv as sc
+from genai_tap_bedrock.formats import parse_arguments
 from genai_tap_bedrock.model_ids import resolve
 
 from .otlp import STATUS_ERROR, Span
@@ -95,14 +95,9 @@ def text_parts(parts: Any) -> List[str]:
     return [str(p.get("content")) for p in parts if isinstance(p, dict) and p.get("type") == "text" and p.get("content")]
 
 
-def json_value(raw: Any) -> Any:
-    """Content attributes are JSON strings; a value that is not JSON stays as it is."""
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
+#: Content attributes are JSON strings; a value that is not JSON stays as it is
+#: (the same rule the Bedrock plugin applies to tool-call arguments).
+json_value = parse_arguments
 
 
 def conversation(attrs: Dict[str, Any]) -> Dict[str, Any]:

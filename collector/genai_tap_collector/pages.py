@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from urllib.parse import quote, urlencode
 
 from .charts import chart
+from .genai import json_value
 from .views import RANGES
 
 NAV = (("apps", "/", "Applications"), ("traces", "/traces", "Traces"), ("errors", "/errors", "Errors"),
@@ -390,12 +391,8 @@ def _bubble(role: str, parts: Any, finish: Any = None) -> str:
 
 
 def _pretty(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    value = json_value(value)
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def _short(value: Any) -> str:

@@ -26,7 +26,9 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+from genai_tap import semconv as sc
 
 from . import genai
 from .otlp import MetricPoint, Span
@@ -247,8 +249,6 @@ class Store:
             self._genai_traces.popitem(last=False)
 
     def add_metric_points(self, points: Iterable[MetricPoint]) -> int:
-        from genai_tap import semconv as sc
-
         rows = [
             (p.name, p.app, p.time_ns, p.attributes.get(sc.REQUEST_MODEL), p.count, p.value, _dumps(p.attributes))
             for p in points
