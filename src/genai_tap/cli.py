@@ -15,6 +15,9 @@ COMMANDS = {
     "run": "genai_tap.launcher",
     "sitecustomize": "genai_tap.launcher_path",
     "emulator": "genai_tap.emulator.cli",
+    "collector": "genai_tap_collector.commands.collector",
+    "traces": "genai_tap_collector.commands.traces",
+    "stats": "genai_tap_collector.commands.stats",
 }
 
 
