@@ -1,0 +1,183 @@
+"""`make demo`: unmodified Bedrock apps under genai-tap, against the embedded defaults.
+
+Starts, all on 127.0.0.1:
+  1. the Bedrock emulator (no AWS account needed),
+  2. a local mailbox (an SMTP server writing mail to .tmp/demo/mailbox/),
+  3. `genai-tap collector` on OTLP's default port 4318 (UI on 4319), with an alert rule
+     "5 or more errors in 5 minutes -> email",
+then runs the plain boto3 apps in examples/ under `genai-tap run`, one of which gets
+throttled, and shows what was captured: the stats, the alert email, and the UI's address.
+With --once it exits after that (used by the test suite); otherwise it keeps the UI up
+until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from email import message_from_bytes
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".tmp" / "demo"
+APPS = [
+    ("nova_lite.py", "nova-lite-app", "InvokeModel, Amazon Nova Lite"),
+    ("support_bot.py", "support-bot", "Converse with a tool round trip, Claude"),
+    ("streaming_chat.py", "chat-ui", "ConverseStream and InvokeModelWithResponseStream"),
+    ("knowledge_indexer.py", "indexer", "Titan v2 embeddings"),
+    ("flaky_batch.py", "batch-summariser", "a batch job that Bedrock throttles"),
+]
+RULES = """
+[settings]
+interval = "2s"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+from = "genai-tap@localhost"
+
+[[rules]]
+name = "errors piling up"
+metric = "error_count"
+op = ">="
+threshold = 5
+window = "5m"
+group_by = ["app"]
+
+  [[rules.actions]]
+  type = "email"
+  to = ["oncall@example.com"]
+
+  [[rules.actions]]
+  type = "log"
+"""
+
+
+def say(step: str, what: str, value: str = "") -> None:
+    print(f"{step:>6}  {what:<42} {value}", flush=True)
+
+
+def free_or(port: int) -> int:
+    """``port`` if it is free on 127.0.0.1, else any free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Mailbox:
+    """A local SMTP server that writes each message to a file."""
+
+    def __init__(self, folder: Path) -> None:
+        from aiosmtpd.controller import Controller
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                n = len(list(box.folder.glob("*.eml"))) + 1
+                (box.folder / f"{n:03d}.eml").write_bytes(envelope.content)
+                return "250 Message accepted for delivery"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_or(1025))
+        self.controller.start()
+        self.port = self.controller.port
+
+    def messages(self):
+        return [message_from_bytes(p.read_bytes()) for p in sorted(self.folder.glob("*.eml"))]
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="exit after showing what was captured")
+    args = parser.parse_args()
+
+    from genai_tap.emulator import Emulator
+    from genai_tap_collector.server import Collector
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    for old in list(WORK.glob("collector.db*")) + list((WORK / "mailbox").glob("*.eml")):
+        old.unlink()
+
+    print("genai-tap demo: unmodified Bedrock apps, traced with zero code change\n")
+    emulator = Emulator(latency_ms=30, chunk_delay_ms=15).start()
+    say("[1/5]", "Bedrock emulator", emulator.url)
+    mailbox = Mailbox(WORK / "mailbox")
+    say("[2/5]", "local mailbox (SMTP)", f"127.0.0.1:{mailbox.port} -> {mailbox.folder.relative_to(ROOT)}/")
+    rules = WORK / "alert-rules.toml"
+    rules.write_text(RULES.format(smtp_port=mailbox.port))
+    collector = Collector(WORK / "collector.db", otlp_port=free_or(4318), ui_port=free_or(4319), rules=str(rules)).start()
+    say("[3/5]", "genai-tap collector", f"OTLP {collector.otlp_url}, UI {collector.ui_url}")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "AWS_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="demo",
+        AWS_SECRET_ACCESS_KEY="demo",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=emulator.url,
+        OTEL_METRIC_EXPORT_INTERVAL="5000",
+    )
+    if collector.otlp_port != 4318:  # the default endpoint was taken: point the apps at ours
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.otlp_url
+    # the batch job's model is throttled 7 times: enough to fire the alert
+    emulator.add_fault("ThrottlingException", count=7, model="amazon.nova-micro-v1:0")
+
+    say("[4/5]", "running the apps under `genai-tap run`:")
+    failed = 0
+    for script, service, what in APPS:
+        cmd = [sys.executable, "-m", "genai_tap.cli", "run", sys.executable, str(ROOT / "examples" / script)]
+        proc = subprocess.run(cmd, env=dict(env, OTEL_SERVICE_NAME=service), capture_output=True, text=True, timeout=120)
+        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+        failed += proc.returncode != 0
+        print(f"        examples/{script:<22} {service:<17} {what} [{status}]")
+        for line in (proc.stdout.strip().splitlines() or [])[-2:]:
+            print(f"            | {line[:100]}")
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+
+    # every app has exited, so its telemetry was flushed; evaluate the alert rules now
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and collector.received["spans"] < 10:
+        time.sleep(0.1)
+    collector.alerts.evaluate()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not mailbox.messages():
+        time.sleep(0.1)
+    mails = mailbox.messages()
+    say("[5/5]", "alerts", f"{len(mails)} email(s) in the local mailbox")
+    for mail in mails:
+        print(f"        To: {mail['To']}  Subject: {mail['Subject']}")
+
+    print("\nWhat genai-tap captured (genai-tap stats --db .tmp/demo/collector.db):\n")
+    subprocess.run([sys.executable, "-m", "genai_tap.cli", "stats", "--db", str(WORK / "collector.db")], check=False)
+    print(f"\nOpen the UI: {collector.ui_url}  (applications, summaries, traces with prompts and completions, errors, alerts)")
+    print(f"From a terminal: genai-tap traces --db {WORK.relative_to(ROOT)}/collector.db")
+    try:
+        if not args.once:
+            print("Ctrl-C to stop.")
+            collector.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.stop()
+        mailbox.stop()
+        emulator.stop()
+    return 1 if failed or not mails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
