@@ -221,10 +221,12 @@ def test_opentelemetry_instrument_picks_genai_tap_up(emulator: Any, otlp: Any, t
     launcher = Path(sys.executable).parent / "opentelemetry-instrument"
     assert launcher.exists(), "opentelemetry-instrumentation is a test dependency"
     (tmp_path / "app.py").write_text(NOVA_APP)
-    env = _env(emulator.url, otlp)
+    # opentelemetry-distro (installed for the tests) defaults to gRPC; the receiver here speaks HTTP
+    env = _env(emulator.url, otlp, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf", OTEL_LOGS_EXPORTER="none")
     proc = subprocess.run([str(launcher), sys.executable, "app.py"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert len(otlp.wait_for(otlp.spans)) == 1
+    genai = otlp.wait_for(lambda: [s for s in otlp.spans() if sc.OPERATION_NAME in s["attributes"]])
+    assert len(genai) == 1 and genai[0]["scope"] == "genai_tap"
 
 
 def test_cli_help_lists_subcommands() -> None:
