@@ -140,3 +140,41 @@ class TestAgent:
     def apm_spans(self, count: int = 1) -> List[Dict[str, Any]]:
         """Every APM span received, flattened out of its trace."""
         return poll(lambda: [s for trace in get_json(self.url + "/test/session/traces") for s in trace], count)
+
+
+class Intake:
+    """A stand-in for Datadog's intake on 127.0.0.1: keeps every POST and accepts it."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: List[Dict[str, Any]] = []
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                posts.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        import threading
+
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def llmobs_posts(self) -> List[Dict[str, Any]]:
+        return [p for p in list(self.posts) if p["path"].endswith(LLMOBS_PATH)]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
