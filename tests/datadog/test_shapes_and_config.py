@@ -85,3 +85,18 @@ def test_otlp_to_llm_observability_intake_is_not_doubled_by_default():
     other = {"DD_LLMOBS_ENABLED": "1", "OTEL_EXPORTER_OTLP_HEADERS": "dd-otlp-source=llmobs",
              "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=x"}
     assert Config.from_env(other).sinks == ("otel", "datadog")
+
+
+def test_monitor_json_is_the_one_in_the_readme():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monitor = json.loads((root / "datadog" / "monitor-llm-errors.json").read_text())
+    assert monitor["type"] == "query alert"
+    assert monitor["query"] == "sum(last_5m):sum:ml_obs.span.error{span_kind:llm} by {ml_app}.as_count() >= 5"
+    assert monitor["options"]["thresholds"] == {"critical": 5}
+    section = (root / "README.md").read_text().split("## Datadog", 1)[1]
+    shown = re.search(r"```json\n(.*?)\n```", section, re.S).group(1)
+    assert json.loads(shown) == monitor
