@@ -7,7 +7,8 @@ import json
 import pytest
 
 from ..support.apps import run_app
-from .testagent import Intake, poll
+from ..support.otlp import wait_for
+from .testagent import Intake
 
 ONE_CALL = """
     import boto3
@@ -34,7 +35,7 @@ def test_agentless(dd_env, intake, tmp_path):
     )
     proc = run_app(ONE_CALL, dd_env, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    [post] = poll(intake.llmobs_posts, 1)
+    [post] = wait_for(intake.llmobs_posts, 1)
     assert post["headers"]["dd-api-key"] == "not-a-real-key"
     [envelope] = json.loads(post["body"])
     [span] = envelope["spans"]

@@ -17,7 +17,9 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
+
+from ..support.otlp import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTABLE = ROOT / ".venv-testagent" / "bin" / "ddapm-test-agent"
@@ -59,16 +61,6 @@ def by_name(spans: List[Dict[str, Any]], name: str) -> List[Dict[str, Any]]:
 def ours(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """genai-tap's spans (ddtrace's own integration tags its spans ``integration:...``)."""
     return [s for s in spans if "integration" not in tags(s)]
-
-
-def poll(fetch: Callable[[], List[Any]], count: int, timeout: float = 20.0) -> List[Any]:
-    """``fetch()`` until it returns at least ``count`` items (delivery is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    items = fetch()
-    while len(items) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-        items = fetch()
-    return items
 
 
 class TestAgent:
@@ -135,11 +127,11 @@ class TestAgent:
         return get_json(self.url + "/test/session/requests")
 
     def llmobs_spans(self, count: int = 1) -> List[Dict[str, Any]]:
-        return poll(lambda: llmobs_spans(self.requests()), count)
+        return wait_for(lambda: llmobs_spans(self.requests()), count)
 
     def apm_spans(self, count: int = 1) -> List[Dict[str, Any]]:
         """Every APM span received, flattened out of its trace."""
-        return poll(lambda: [s for trace in get_json(self.url + "/test/session/traces") for s in trace], count)
+        return wait_for(lambda: [s for trace in get_json(self.url + "/test/session/traces") for s in trace], count)
 
 
 class Intake:
