@@ -9,15 +9,15 @@ from .conftest import DDTRACE_RUN
 from .testagent import by_name, ours, tags
 
 UNDER_APM_SPAN = """
-    import json, boto3
+    import json, threading, boto3
     from ddtrace.llmobs import LLMObs
     from ddtrace.trace import tracer
 
     client = boto3.client("bedrock-runtime")
-    messages = [{"role": "user", "content": [{"text": "Hi"}]}]
+    model, messages = "amazon.nova-lite-v1:0", [{"role": "user", "content": [{"text": "Hi"}]}]
     out = {}
     with tracer.trace("checkout.request", service="checkout") as root:
-        client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)
+        client.converse(modelId=model, messages=messages)
         out["current_is_root"] = tracer.current_span() is root
         try:
             LLMObs.export_span()  # raises when no LLMObs span is the current one
@@ -27,25 +27,16 @@ UNDER_APM_SPAN = """
         with LLMObs.workflow("after-the-call"):
             pass
         with LLMObs.workflow("agent-step") as step:
-            client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)
-            out["step_span_id"] = step.span_id
-        # a call whose span outlives its return, as a stream's does, finished on another thread
-        import threading, time
-        from genai_tap.record import CallRecord
-        from genai_tap.tap import get_tap
-
-        [sink] = [s for s in get_tap().sinks if s.name == "datadog"]
-        rec = CallRecord(api="ConverseStream", operation="chat", request_model="amazon.nova-lite-v1:0", stream=True)
-        handle = sink.start(rec)
-        out["open_span_current"] = tracer.current_span() is not root
-        with LLMObs.workflow("while-open"):
-            pass
-        rec.end_ns = time.time_ns()
-        finisher = threading.Thread(target=sink.finish, args=(rec, handle))
-        finisher.start()
-        finisher.join()
-        out["root_span_id"] = root.span_id
-        out["trace_id"] = root.trace_id
+            client.converse(modelId=model, messages=messages)
+        # a stream: its span stays open until the stream is read, here on another thread
+        stream = client.converse_stream(modelId=model, messages=messages)["stream"]
+        out["current_is_root_while_streaming"] = tracer.current_span() is root
+        with LLMObs.workflow("while-streaming") as meanwhile:
+            client.converse(modelId=model, messages=messages)
+        reader = threading.Thread(target=lambda: out.setdefault("events", len(list(stream))))
+        reader.start()
+        reader.join()
+        out.update(root=root.span_id, step=step.span_id, meanwhile=meanwhile.span_id, trace_id=root.trace_id)
     print(json.dumps(out))
 """
 
@@ -55,65 +46,69 @@ def test_child_of_the_apps_apm_span_and_never_its_current_span(dd_env, agent, tm
     proc = run_app(UNDER_APM_SPAN, dd_env, tmp_path, launcher=[DDTRACE_RUN])
     assert proc.returncode == 0, proc.stderr
     app = json.loads(proc.stdout)
-    assert app["current_is_root"] is True
+    assert app["current_is_root"] is app["current_is_root_while_streaming"] is True
     assert app["llmobs_span_current"] is False
-    assert app["open_span_current"] is False
 
-    spans = agent.llmobs_spans(count=6)
-    first, second = sorted(by_name(spans, "aws.bedrock.converse"), key=lambda s: s["start_ns"])
+    spans = agent.llmobs_spans(count=7)
+    assert len(spans) == 7
+    calls = sorted(by_name(spans, "aws.bedrock.converse"), key=lambda s: s["start_ns"])
+    [stream] = by_name(spans, "aws.bedrock.converse_stream")
     [after] = by_name(spans, "after-the-call")
     [step] = by_name(spans, "agent-step")
-    [open_call] = by_name(spans, "aws.bedrock.converse_stream")
-    [while_open] = by_name(spans, "while-open")
-    assert len(spans) == 6
-    assert first["parent_id"] == "undefined"  # its parent is an APM span, not an LLMObs one
-    assert after["parent_id"] == "undefined"  # the call's span did not leak into the app's context
-    assert while_open["parent_id"] == "undefined"  # nor while the call was still open
-    assert open_call["parent_id"] == "undefined"
-    assert second["parent_id"] == str(app["step_span_id"]) == step["span_id"]
-    assert second["trace_id"] == step["trace_id"]
+    [meanwhile] = by_name(spans, "while-streaming")
+    # LLMObs parents: the app's LLMObs spans, never genai-tap's span of an earlier or pending call
+    assert [c["parent_id"] for c in calls] == ["undefined", step["span_id"], meanwhile["span_id"]]
+    assert stream["parent_id"] == after["parent_id"] == meanwhile["parent_id"] == "undefined"
+    assert stream["meta"]["metadata"]["stream_chunks"] == app["events"]
 
-    apm = {s["span_id"]: s for s in agent.apm_spans(count=8)}
+    # APM parents: the app's APM span around each call
+    apm = agent.apm_spans(count=9)
+    ours = sorted((s for s in apm if s["name"].startswith("aws.bedrock.")), key=lambda s: s["start"])
+    assert [s["name"] for s in ours] == ["aws.bedrock.converse"] * 2 + ["aws.bedrock.converse_stream", "aws.bedrock.converse"]
+    assert [s["parent_id"] for s in ours] == [app["root"], app["step"], app["root"], app["meanwhile"]]
     low_trace_id = app["trace_id"] & (2**64 - 1)
-    calls = sorted((s for s in apm.values() if s["name"].startswith("aws.bedrock.")), key=lambda s: s["start"])
-    assert [c["parent_id"] for c in calls] == [app["root_span_id"], app["step_span_id"], app["root_span_id"]]
-    assert all(c["trace_id"] == low_trace_id and c["type"] == "llm" for c in calls)
-    assert first["_dd"]["apm_trace_id"].endswith(format(low_trace_id, "016x"))
+    assert all(s["trace_id"] == low_trace_id and s["type"] == "llm" for s in ours)
+    assert calls[0]["_dd"]["apm_trace_id"].endswith(format(low_trace_id, "016x"))
 
 
-THREE_CALLS = """
+EVERY_API = """
     import json, boto3
 
     client = boto3.client("bedrock-runtime")
-    client.converse(modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
-    resp = client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps(
-        {"messages": [{"role": "user", "content": [{"text": "Hello"}]}], "inferenceConfig": {"maxTokens": 32}}))
-    resp["body"].read()
+    messages = [{"role": "user", "content": [{"text": "Hi"}]}]
+    nova = json.dumps({"messages": messages, "inferenceConfig": {"maxTokens": 32}})
+    client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)
+    client.invoke_model(modelId="amazon.nova-lite-v1:0", body=nova)["body"].read()
+    list(client.converse_stream(modelId="amazon.nova-lite-v1:0", messages=messages)["stream"])
+    list(client.invoke_model_with_response_stream(modelId="amazon.nova-lite-v1:0", body=nova)["body"])
     client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "embed me"}))
 """
+DDTRACE_APIS = ["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]
 
 
 def _under_ddtrace_run(dd_env, otlp, tmp_path):
     dd_env.pop("GENAI_TAP_SINKS")  # the defaults: OpenTelemetry and (DD_LLMOBS_ENABLED) Datadog
     dd_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
-    proc = run_app(THREE_CALLS, dd_env, tmp_path, launcher=[DDTRACE_RUN])
+    proc = run_app(EVERY_API, dd_env, tmp_path, launcher=[DDTRACE_RUN])
     assert proc.returncode == 0, proc.stderr
     assert "genai-tap" not in proc.stderr, proc.stderr
 
 
 def test_one_llmobs_span_per_call_under_ddtrace_run(dd_env, agent, otlp, tmp_path):
     _under_ddtrace_run(dd_env, otlp, tmp_path)
-    spans = agent.llmobs_spans(count=3)
-    assert len(spans) == 3
+    spans = agent.llmobs_spans(count=5)
+    assert len(spans) == 5
     theirs = [s for s in spans if tags(s).get("integration") == "bedrock"]
     [embedding] = ours(spans)
-    assert sorted(s["meta"]["model_name"] for s in theirs) == ["amazon.nova-lite-v1:0"] * 2
+    assert len(theirs) == 4 and all(s["meta"]["model_name"] == "amazon.nova-lite-v1:0" for s in theirs)
     assert embedding["meta"]["span"]["kind"] == "embedding"  # ddtrace records no Bedrock embeddings
 
     # the OpenTelemetry spans point at whichever LLMObs span records their call, and the other way round
-    otel = otlp.wait_for(otlp.spans, count=3)
-    assert len(otel) == 3
+    otel = otlp.wait_for(otlp.spans, count=5)
+    assert len(otel) == 5
     llmobs_ids = {(s["trace_id"], format(int(s["span_id"]), "016x")): s for s in spans}
+    apm = {str(s["span_id"]): s for s in agent.apm_spans(count=5)}
+    apis = []
     for span in otel:
         attrs = span["attributes"]
         peer = llmobs_ids[(attrs["genai_tap.datadog.trace_id"], attrs["genai_tap.datadog.span_id"])]
@@ -123,20 +118,20 @@ def test_one_llmobs_span_per_call_under_ddtrace_run(dd_env, agent, otlp, tmp_pat
             assert tags(peer)["genai_tap.otel.trace_id"] == span["trace_id"]
             assert tags(peer)["genai_tap.otel.span_id"] == span["span_id"]
         else:  # ddtrace's span: the ids are on its APM span
-            [apm] = [s for s in agent.apm_spans(count=3) if str(s["span_id"]) == peer["span_id"]]
-            assert apm["meta"]["genai_tap.otel.trace_id"] == span["trace_id"]
-            assert apm["meta"]["genai_tap.otel.span_id"] == span["span_id"]
+            apis.append(attrs["genai_tap.bedrock.api"])
+            assert apm[peer["span_id"]]["resource"] == attrs["genai_tap.bedrock.api"]
+            assert apm[peer["span_id"]]["meta"]["genai_tap.otel.trace_id"] == span["trace_id"]
+            assert apm[peer["span_id"]]["meta"]["genai_tap.otel.span_id"] == span["span_id"]
+    assert sorted(apis) == DDTRACE_APIS
 
 
 def test_both_spans_when_asked(dd_env, agent, otlp, tmp_path):
     dd_env["GENAI_TAP_DD_DUPLICATES"] = "both"
     _under_ddtrace_run(dd_env, otlp, tmp_path)
-    spans = agent.llmobs_spans(count=5)
-    assert len(spans) == 5
+    spans = agent.llmobs_spans(count=9)
+    assert len(spans) == 9
     theirs = {s["span_id"]: s for s in spans if tags(s).get("integration") == "bedrock"}
     mine = ours(spans)
-    assert sorted(s["name"] for s in mine) == ["aws.bedrock.converse", "aws.bedrock.invoke_model"] * 1 + [
-        "aws.bedrock.invoke_model"
-    ]
+    assert len(theirs) == 4 and len(mine) == 5
     # ddtrace's hook runs around genai-tap's, so genai-tap's spans are children of ddtrace's
-    assert sum(s["parent_id"] in theirs for s in mine) == 2
+    assert sorted(s["meta"]["metadata"]["api"] for s in mine if s["parent_id"] in theirs) == DDTRACE_APIS
