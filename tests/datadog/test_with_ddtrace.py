@@ -135,3 +135,11 @@ def test_both_spans_when_asked(dd_env, agent, otlp, tmp_path):
     assert len(theirs) == 4 and len(mine) == 5
     # ddtrace's hook runs around genai-tap's, so genai-tap's spans are children of ddtrace's
     assert sorted(s["meta"]["metadata"]["api"] for s in mine if s["parent_id"] in theirs) == DDTRACE_APIS
+
+
+def test_genai_taps_spans_when_ddtraces_tracer_is_off(dd_env, agent, otlp, tmp_path):
+    dd_env["DD_TRACE_ENABLED"] = "false"  # ddtrace's hook is there but makes no span: genai-tap's fill in
+    _under_ddtrace_run(dd_env, otlp, tmp_path)
+    spans = agent.llmobs_spans(count=5)
+    assert len(spans) == 5 and ours(spans) == spans
+    assert sorted(s["meta"]["metadata"]["api"] for s in spans) == sorted(DDTRACE_APIS + ["InvokeModel"])

@@ -65,11 +65,12 @@ class DatadogSink(Sink):
     def start(self, rec: "CallRecord") -> Any:
         if not self.llmobs.enabled:
             return None
-        if self.config.dd_duplicates != DD_DUPLICATES_BOTH and self.duplicates.records(rec):
-            peer = self.duplicates.live_span(rec)
-            if peer is not None:
-                self._link(rec, peer)
-            return _Handle(peer=peer)
+        if self.config.dd_duplicates != DD_DUPLICATES_BOTH:
+            theirs, peer = self.duplicates.records(rec)
+            if theirs:
+                if peer is not None:
+                    self._link(rec, peer)
+                return _Handle(peer=peer)
         factory = self.llmobs.embedding if llmobs_io.span_kind(rec) == llmobs_io.KIND_EMBEDDING else self.llmobs.llm
         span = contextvars.copy_context().run(
             factory,

@@ -10,14 +10,20 @@ genai-tap does, and emits an LLM Observability span of its own for
 ``GENAI_TAP_DD_DUPLICATES=both``: see README.md ("Datadog") for why ddtrace's span
 is the one kept rather than dropped.
 
-Checked at call time, cheapest first, with nothing imported: ddtrace patches
+Checked at call time, cheapest first, importing nothing: ddtrace patches
 botocore lazily, possibly after genai-tap's sink was created.
+
+- ddtrace's hook usually runs *around* genai-tap's (it patches botocore after
+  genai-tap's import hook has): then ddtrace's span for the call is already the
+  current APM span, and whether it is an LLM Observability span settles it.
+- If ddtrace's hook runs inside genai-tap's, its span does not exist yet, and
+  ddtrace's own rule (API, and no ``embed`` in the model ID) is applied.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord
@@ -28,28 +34,35 @@ PROVIDER = "aws.bedrock"
 SPAN_TYPE_LLM = "llm"
 
 
-def records(rec: "CallRecord") -> bool:
-    """Whether ddtrace's Bedrock integration emits an LLMObs span for this call."""
-    if rec.provider != PROVIDER or rec.api not in APIS or "embed" in rec.request_model:
-        return False
+def records(rec: "CallRecord") -> Tuple[bool, Optional[Any]]:
+    """(whether ddtrace's integration makes this call's LLMObs span, ddtrace's span if it is open)."""
+    if rec.provider != PROVIDER or rec.api not in APIS:
+        return False, None
     client = sys.modules.get("botocore.client")
     if not getattr(client, "_datadog_patch", False):  # set by ddtrace's botocore patch()
-        return False
+        return False, None
     llmobs = sys.modules.get("ddtrace.llmobs")
-    return bool(llmobs is not None and llmobs.LLMObs.enabled)
+    if llmobs is None or not llmobs.LLMObs.enabled:
+        return False, None
+    if _outermost_is_ddtrace(client):
+        span = _open_span(rec)
+        if span is None:  # ddtrace's hook ran and made no span (tracing off for this call)
+            return False, None
+        return span.span_type == SPAN_TYPE_LLM, span
+    return "embed" not in rec.request_model, None
 
 
-def live_span(rec: "CallRecord") -> Optional[Any]:
-    """ddtrace's span for this call, if ddtrace's hook runs around genai-tap's.
+def _outermost_is_ddtrace(client: Any) -> bool:
+    hook = client.BaseClient.__dict__.get("_make_api_call")
+    wrapper = getattr(hook, "_self_wrapper", None)  # wrapt's FunctionWrapper keeps the wrapper function here
+    return str(getattr(wrapper, "__module__", "")).startswith("ddtrace.")
 
-    That is the usual order (ddtrace patches botocore after genai-tap's import
-    hook has); then the current APM span is ddtrace's, typed ``llm``, with the API
-    as its resource. If genai-tap's hook is the outer one, ddtrace's span does not
-    exist yet and None is returned.
-    """
+
+def _open_span(rec: "CallRecord") -> Optional[Any]:
+    """ddtrace's span for this call: the current APM span, open, with the API as its resource."""
     from ddtrace.trace import tracer
 
     span = tracer.current_span()
-    if span is None or span.finished or span.span_type != SPAN_TYPE_LLM or span.resource != rec.api:
+    if span is None or span.finished or span.resource != rec.api:
         return None
     return span
