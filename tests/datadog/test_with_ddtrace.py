@@ -143,3 +143,23 @@ def test_genai_taps_spans_when_ddtraces_tracer_is_off(dd_env, agent, otlp, tmp_p
     spans = agent.llmobs_spans(count=5)
     assert len(spans) == 5 and ours(spans) == spans
     assert sorted(s["meta"]["metadata"]["api"] for s in spans) == sorted(DDTRACE_APIS + ["InvokeModel"])
+
+
+GENAI_TAP_ON_TOP = """
+    import ddtrace.auto  # ddtrace-run's set-up in code: patches botocore, enables LLM Observability
+    import boto3
+    import genai_tap
+
+    genai_tap.instrument()  # botocore is patched by ddtrace already: genai-tap's hook goes around it
+"""
+
+
+def test_one_llmobs_span_per_call_when_genai_taps_hook_is_outside(dd_env, agent, tmp_path):
+    source = GENAI_TAP_ON_TOP + EVERY_API.replace("import json, boto3", "import json")
+    proc = run_app(source, dd_env, tmp_path, traced=False)
+    assert proc.returncode == 0, proc.stderr
+    spans = agent.llmobs_spans(count=5)
+    assert len(spans) == 5
+    [embedding] = ours(spans)
+    assert embedding["meta"]["span"]["kind"] == "embedding"
+    assert sum(tags(s).get("integration") == "bedrock" for s in spans) == 4

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 APIS = frozenset({"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"})
 PROVIDER = "aws.bedrock"
 SPAN_TYPE_LLM = "llm"
+MAX_CHAIN = 16  # wrappers followed down the chain, at most
 
 
 def records(rec: "CallRecord") -> Tuple[bool, Optional[Any]]:
@@ -44,7 +45,7 @@ def records(rec: "CallRecord") -> Tuple[bool, Optional[Any]]:
     llmobs = sys.modules.get("ddtrace.llmobs")
     if llmobs is None or not llmobs.LLMObs.enabled:
         return False, None
-    if _outermost_is_ddtrace(client):
+    if _ddtrace_hook_outside(client):
         span = _open_span(rec)
         if span is None:  # ddtrace's hook ran and made no span (tracing off for this call)
             return False, None
@@ -52,10 +53,20 @@ def records(rec: "CallRecord") -> Tuple[bool, Optional[Any]]:
     return "embed" not in rec.request_model, None
 
 
-def _outermost_is_ddtrace(client: Any) -> bool:
+def _ddtrace_hook_outside(client: Any) -> bool:
+    """Whether ddtrace's wrapper comes before genai-tap's on the ``_make_api_call`` chain."""
     hook = client.BaseClient.__dict__.get("_make_api_call")
-    wrapper = getattr(hook, "_self_wrapper", None)  # wrapt's FunctionWrapper keeps the wrapper function here
-    return str(getattr(wrapper, "__module__", "")).startswith("ddtrace.")
+    for _ in range(MAX_CHAIN):
+        wrapper = getattr(hook, "_self_wrapper", None)  # where wrapt's FunctionWrapper keeps the wrapper function
+        module = str(getattr(wrapper, "__module__", ""))
+        if module.startswith("ddtrace."):
+            return True
+        if module.startswith("genai_tap"):
+            return False
+        hook = getattr(hook, "__wrapped__", None)
+        if hook is None:
+            break
+    return False
 
 
 def _open_span(rec: "CallRecord") -> Optional[Any]:
