@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from .. import semconv as sc
 from ..config import DD_DUPLICATES_BOTH, TRUE_VALUES
-from ..guard import logger, report
+from ..guard import logger
 from . import Sink, SinkUnavailable, llmobs_io
 
 if TYPE_CHECKING:  # pragma: no cover
