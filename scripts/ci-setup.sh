@@ -12,3 +12,12 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     apt-get install -y -qq chromium
 fi
+
+# Datadog's test agent, for tests/datadog. It pins an older opentelemetry-proto than
+# genai-tap needs, so it lives in a virtualenv of its own.
+TESTAGENT_VENV=.venv-testagent
+if [ ! -x "$TESTAGENT_VENV/bin/ddapm-test-agent" ]; then
+    python3 -m venv "$TESTAGENT_VENV"
+    "$TESTAGENT_VENV/bin/pip" install --quiet --upgrade pip
+    "$TESTAGENT_VENV/bin/pip" install --quiet 'ddapm-test-agent>=1.69,<2'
+fi

@@ -26,6 +26,12 @@ CONTENT_MODES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
 
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
+# GENAI_TAP_DD_DUPLICATES: what to do when ddtrace's own Bedrock integration records
+# the same call in LLM Observability (see README, "Datadog").
+DD_DUPLICATES_DDTRACE = "ddtrace"  # ddtrace's span is the one; genai-tap adds none for that call
+DD_DUPLICATES_BOTH = "both"  # genai-tap's span as well (the call is counted twice)
+DD_DUPLICATES = (DD_DUPLICATES_DDTRACE, DD_DUPLICATES_BOTH)
+
 
 class Config:
     """Settings for one process, from the environment."""
@@ -41,6 +47,7 @@ class Config:
         "flush_timeout",
         "max_body_bytes",
         "dd_tags",
+        "dd_duplicates",
         "warnings",
     )
 
@@ -55,6 +62,7 @@ class Config:
         self.flush_timeout: float = 3.0
         self.max_body_bytes: int = 4 * 1024 * 1024
         self.dd_tags: Tuple[Tuple[str, str], ...] = ()
+        self.dd_duplicates: str = DD_DUPLICATES_DDTRACE
         self.warnings: List[str] = []
 
     # ------------------------------------------------------------------
@@ -95,6 +103,7 @@ class Config:
         cfg.flush_timeout = read.number("GENAI_TAP_FLUSH_TIMEOUT", 3.0, float, minimum=0.0)
         cfg.max_body_bytes = read.number("GENAI_TAP_MAX_BODY_BYTES", 4 * 1024 * 1024, int, minimum=0)
         cfg.dd_tags = read.tags("GENAI_TAP_DD_TAGS")
+        cfg.dd_duplicates = read.choice("GENAI_TAP_DD_DUPLICATES", DD_DUPLICATES, DD_DUPLICATES_DDTRACE)
         return cfg
 
 
@@ -120,7 +129,30 @@ def _sinks(read: "_Reader", env: "Mapping[str, str]") -> "Tuple[Tuple[str, ...],
         sinks.append("otel")
     if read.boolean("DD_LLMOBS_ENABLED", False):
         sinks.append("datadog")
+        headers = _otlp_to_llmobs(env)
+        if headers and "otel" in sinks:
+            sinks.remove("otel")
+            read.warnings.append(
+                f"OTLP traces go to Datadog's LLM Observability intake (dd-otlp-source=llmobs in {headers}) and"
+                " DD_LLMOBS_ENABLED=true turns on the Datadog sink: each call would appear twice in LLM"
+                " Observability, so the OpenTelemetry sink is off. Set GENAI_TAP_SINKS=otel,datadog to keep both,"
+                " or GENAI_TAP_SINKS=otel to send OTLP only."
+            )
     return tuple(sinks), False
+
+
+def _otlp_to_llmobs(env: "Mapping[str, str]") -> "Optional[str]":
+    """The OTLP headers variable that sends traces to Datadog's LLM Observability intake, if one does."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+        value = env.get(name)
+        if not value:
+            continue
+        for item in value.split(","):
+            key, _, val = item.partition("=")
+            if key.strip().lower() == "dd-otlp-source" and val.strip().lower() == "llmobs":
+                return name
+        return None  # the traces-specific variable replaces the general one
+    return None
 
 
 class _Reader:

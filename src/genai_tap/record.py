@@ -20,6 +20,9 @@ from typing import Any, Dict, List, Optional
 Part = Dict[str, Any]
 Message = Dict[str, Any]
 
+#: Request parameters (``CallRecord.params``) that are prompt text: sinks treat them as content.
+CONTENT_PARAMS = frozenset({"negative_prompt"})
+
 
 def text_part(content: str) -> Part:
     return {"type": "text", "content": content}

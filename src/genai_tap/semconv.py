@@ -60,6 +60,11 @@ OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
 CONTENT_TRUNCATED = "genai_tap.content.truncated"
 PEER_TRACE_ID = "genai_tap.datadog.trace_id"     # the LLMObs span of the same call
 PEER_SPAN_ID = "genai_tap.datadog.span_id"
+DD_OTEL_TRACE_ID = "genai_tap.otel.trace_id"      # on the LLMObs span: the OpenTelemetry span of the same call
+DD_OTEL_SPAN_ID = "genai_tap.otel.span_id"
+# Datadog's own marker (ddtrace sets it on its APM spans): "these gen_ai.* attributes
+# restate an LLM Observability span that was sent already; do not build another from them".
+DD_ARTIFICIAL_GEN_AI_TAGS = "_dd.llmobs.artificial_gen_ai_tags"
 
 # --- attribute values ---------------------------------------------------------------
 PROVIDER_AWS_BEDROCK = "aws.bedrock"

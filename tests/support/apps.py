@@ -34,11 +34,15 @@ def run_app(
     name: str = "app.py",
     args: Optional[List[str]] = None,
     timeout: float = 60,
+    launcher: Optional[List[str]] = None,
 ) -> subprocess.CompletedProcess:
-    """Write ``source`` to a file and run it, under ``genai-tap run`` if ``traced``."""
+    """Write ``source`` to a file and run it, under ``genai-tap run`` if ``traced``.
+
+    ``launcher`` goes between ``genai-tap run`` and ``python`` (e.g. ``ddtrace-run``).
+    """
     path = tmp_path / name
     path.write_text(textwrap.dedent(source))
-    cmd = [sys.executable, str(path)] + list(args or [])
+    cmd = list(launcher or []) + [sys.executable, str(path)] + list(args or [])
     if traced:
         cmd = GENAI_TAP + ["run"] + cmd
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))

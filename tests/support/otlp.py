@@ -114,12 +114,17 @@ class _Store:
 
     def wait_for(self, what: Callable[[], List[Any]], count: int = 1, timeout: float = 20.0) -> List[Any]:
         """Poll until ``what()`` returns at least ``count`` items (exporters are asynchronous)."""
-        deadline = time.monotonic() + timeout
+        return wait_for(what, count, timeout)
+
+
+def wait_for(what: Callable[[], List[Any]], count: int = 1, timeout: float = 20.0) -> List[Any]:
+    """Poll until ``what()`` returns at least ``count`` items, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    items = what()
+    while len(items) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
         items = what()
-        while len(items) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-            items = what()
-        return items
+    return items
 
 
 class Receiver(_Store):

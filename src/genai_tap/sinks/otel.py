@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import semconv as sc
 from .._version import __version__
 from ..guard import logger
+from ..record import CONTENT_PARAMS
 from . import Sink
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,6 @@ PARAM_ATTRIBUTES = {
     "choice_count": sc.REQUEST_CHOICE_COUNT,
     "encoding_formats": sc.REQUEST_ENCODING_FORMATS,
 }
-CONTENT_PARAMS = frozenset({"negative_prompt"})  # parameters that are prompt text
 
 
 # Providers handed to genai-tap explicitly (the OpenTelemetry instrumentor's kwargs).
@@ -180,6 +180,7 @@ class OtelSink(Sink):
         peer = rec.links.get("datadog")
         if peer:
             a[sc.PEER_TRACE_ID], a[sc.PEER_SPAN_ID] = peer
+            a[sc.DD_ARTIFICIAL_GEN_AI_TAGS] = "true"  # Datadog has this call already: count it once
         if self.config.content_on_span and rec.capture_content:
             a.update(content_attributes(rec))
         return a
