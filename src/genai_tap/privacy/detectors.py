@@ -117,7 +117,7 @@ class Spec(NamedTuple):
 
 
 _ASSIGNS = (":", "=")  # every "name = value" rule needs one of these
-_SECRET_40 = r"(?<![A-Za-z0-9/+=])(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+_SECRET_40 = r"(?<![A-Za-z0-9/+])(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 _PEM_LABEL = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 _SEP = ("_", "-", "")  # api_key, api-key, apikey
 _VALUE = r"(?P<value>" + _TOKEN + r"{8,})"
@@ -126,7 +126,8 @@ _VALUE = r"(?P<value>" + _TOKEN + r"{8,})"
 _STS_PREFIXES = (("IQoJb3JpZ2lu", "J"), ("FwoGZXIvYXdz", "G"), ("AQoDYXdz", "D"))
 # key prefixes that contain an underscore (rare in prose: a memchr skips them)
 _UNDERSCORE_KEYS = (
-    r"gh(?<![A-Za-z0-9_-]gh)(?:[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})",  # GitHub
+    r"gh(?<![A-Za-z0-9_-]gh)[pousr]_[A-Za-z0-9]{36,}",  # GitHub tokens
+    r"github_pat_(?<![A-Za-z0-9_-]github_pat_)[A-Za-z0-9_]{22,}",  # GitHub fine-grained tokens
     r"sk_(?<![A-Za-z0-9_-]sk_)(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe secret keys
     r"rk_(?<![A-Za-z0-9_-]rk_)(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe restricted keys
     r"hf_(?<![A-Za-z0-9_-]hf_)[A-Za-z0-9]{30,}",  # Hugging Face
