@@ -14,18 +14,7 @@ from genai_tap.privacy import CREDENTIAL_DETECTORS, PII_DETECTORS, SECRET_DETECT
 from genai_tap.privacy import detectors
 from genai_tap.privacy.rules import Redactor
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-TEMP_KEY = "ASIAY34FZKBOKMUTVV7A"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDn8zAbCdEfGh1JkLmNoPqRsTuVwXyZ"
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
-SIGNATURE = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
-PEM = (
-    "-----BEGIN RSA PRIVATE KEY-----\n"
-    "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi8Z6VfOQ9y1tpjhVsVnHbUpX0t\n"
-    "yqB2z6n8Qz0fN5fAxk3Tq0dC8v3wJQ0xZ7x2vQ4YbX1b6hW2Jt0q5m0PzqYbK5Xc\n"
-    "-----END RSA PRIVATE KEY-----"
-)
+from .samples import ACCESS_KEY, JWT, PEM, SECRET_KEY, SESSION_TOKEN, SIGNATURE, TEMP_KEY
 
 
 def redact(text: str, *names: str) -> str:
@@ -337,3 +326,20 @@ def test_case_insensitive_rules_survive_text_whose_lower_case_is_longer() -> Non
     # "İ".lower() is two characters: positions in the lower-cased text would be wrong
     text = "İİİ API_KEY=abcd1234efgh5678 and Authorization: Bearer abcdef0123456789abcdef"
     assert redact(text) == "İİİ API_KEY=[REDACTED:api_key] and Authorization: [REDACTED:bearer_token]"
+
+
+def test_markers_are_never_redacted_again() -> None:
+    """Every detector on, twice over: the second pass finds nothing to do."""
+    everything = SECRET_DETECTORS + PII_DETECTORS
+    samples = [
+        f"aws_secret_access_key = {SECRET_KEY}; AWS_SESSION_TOKEN='{SESSION_TOKEN}'",
+        f'{{"password": "{ACCESS_KEY}", "api_key": "{JWT}", "Authorization": "Bearer {JWT}"}}',
+        f"secret_key: '{SECRET_KEY}' token={SESSION_TOKEN} pwd={TEMP_KEY}",
+        f"X-Amz-Signature={SIGNATURE}&X-Amz-Security-Token={SESSION_TOKEN}",
+        f"{PEM}\ncard 4111 1111 1111 1111 bob@example.com +44 20 7946 0958 10.0.0.1 2001:db8::1",
+    ]
+    for text in samples:
+        once = redact(text, *everything)
+        assert once != text
+        rules = tuple(rule for name in everything for rule in detectors.rules(name, {}))
+        assert Redactor(rules)(once) == (once, 0), once

@@ -22,8 +22,7 @@ from genai_tap.record import CallRecord, message, text_part, tool_call_part, too
 from genai_tap.sinks import Sink
 from genai_tap.tap import Tap
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-API_KEY = "sk-proj-abcdEFGH1234ijklMNOP5678qrstUVWX"
+from .samples import ACCESS_KEY, API_KEY, SESSION_TOKEN
 
 
 def policy(**env: str) -> ContentPolicy:
@@ -90,6 +89,44 @@ def test_the_apps_own_objects_are_not_changed() -> None:
     assert rec.input_messages[0]["parts"][1]["response"] is clean
 
 
+def test_values_of_secret_keys_are_replaced_whole() -> None:
+    """In a JSON object the key says what the value is, whatever the value looks like."""
+    args = {
+        "password": "correct horse battery staple",
+        "AWS_SECRET_ACCESS_KEY": "not forty chars",
+        "X-Amz-Security-Token": "short",
+        "headers": {"Authorization": "Basic dXNlcg==", "Accept": "text/plain"},
+        "client-secret": 12345678,
+        "token": "hello",  # model output (logprobs), not a credential
+        "key": "region",
+        "password_hint": "the usual",
+        "empty": {"password": ""},
+        "flag": {"api_key": True},
+    }
+    rec = record(input_messages=[message("assistant", [tool_call_part("t1", "login", args)])])
+    policy().apply(rec)
+    assert rec.input_messages[0]["parts"][0]["arguments"] == {
+        "password": "[REDACTED:password]",
+        "AWS_SECRET_ACCESS_KEY": "[REDACTED:aws_secret_key]",
+        "X-Amz-Security-Token": "[REDACTED:aws_session_token]",
+        "headers": {"Authorization": "[REDACTED:bearer_token]", "Accept": "text/plain"},
+        "client-secret": "[REDACTED:api_key]",
+        "token": "hello",
+        "key": "region",
+        "password_hint": "the usual",
+        "empty": {"password": ""},
+        "flag": {"api_key": True},
+    }
+    rec = record(input_messages=[message("assistant", [tool_call_part("t1", "login", {"password": "kept"})])])
+    policy(GENAI_TAP_REDACT="-password").apply(rec)
+    assert rec.input_messages[0]["parts"][0]["arguments"] == {"password": "kept"}
+
+
+def test_quoted_values_are_replaced_whole_in_text() -> None:
+    text = '{"password": "correct horse battery staple", "api_key": \'four word api key\'}'
+    assert policy().content(text)[0] == '{"password": "[REDACTED:password]", "api_key": \'[REDACTED:api_key]\'}'
+
+
 def test_binary_values_never_leave_as_bytes() -> None:
     rec = record(input_messages=[message("user", [tool_response_part("t1", {"png": b"\x89PNG\r\n" + bytes(100)})])])
     policy().apply(rec)
@@ -97,7 +134,7 @@ def test_binary_values_never_leave_as_bytes() -> None:
 
 
 def test_error_messages_are_scrubbed_in_every_mode() -> None:
-    token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDn8zAbCdEfGh1JkLmNoPqRsTuVwXyZ"
+    token = SESSION_TOKEN
     try:
         raise RuntimeError(f"The Canonical String should have been 'x-amz-security-token:{token}'")
     except RuntimeError as exc:

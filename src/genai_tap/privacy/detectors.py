@@ -120,7 +120,18 @@ _ASSIGNS = (":", "=")  # every "name = value" rule needs one of these
 _SECRET_40 = r"(?<![A-Za-z0-9/+])(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 _PEM_LABEL = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 _SEP = ("_", "-", "")  # api_key, api-key, apikey
-_VALUE = r"(?P<value>" + _TOKEN + r"{8,})"
+
+
+def _value(shortest: int) -> str:
+    """A secret value after ``name =``: all of it when quoted (``"correct horse"``),
+    else a run of token characters; never a marker (for rules on the lower-cased text)."""
+    return (
+        r"(?P<value>(?!\[redacted:)"
+        rf"""(?:(?<=")[^"\r\n]{{{shortest},}}(?=")|(?<=')[^'\r\n]{{{shortest},}}(?=')|{_TOKEN}{{{shortest},}}))"""
+    )
+
+
+_VALUE = _value(8)
 # STS session token prefixes (base64 of their binary headers), each with a capital
 # letter it contains, so texts without that letter skip the rule at memchr speed
 _STS_PREFIXES = (("IQoJb3JpZ2lu", "J"), ("FwoGZXIvYXdz", "G"), ("AQoDYXdz", "D"))
@@ -243,8 +254,8 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         _assignment("secret", _word_after("secret", *(f"{w}{s}" for w in ("api", "client", "app") for s in _SEP))),
     ),
     "password": (
-        _assignment("pass", r"pass(?<![a-z0-9]pass)(?:word|wd|phrase)", r"(?P<value>" + _TOKEN + r"{4,})"),
-        _assignment("pwd", _word("pwd"), r"(?P<value>" + _TOKEN + r"{4,})"),
+        _assignment("pass", r"pass(?<![a-z0-9]pass)(?:word|wd|phrase)", _value(4)),
+        _assignment("pwd", _word("pwd"), _value(4)),
         # user:password@host in a URL
         Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", hints=("@",)),
     ),
@@ -279,6 +290,33 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         Spec(r"#(?<![\w.#]#)#{0,2}\.#{1,3}\.#{1,3}\.#{1,3}(?![\w#]|\.#)", r"[0-9]\.[0-9]", hints=(".",), validate=_ipv4, on=DIGITS),
     ),
 }
+
+# Keys of JSON objects (tool arguments, tool results) whose values are secrets
+# whatever they look like: ``{"password": "correct horse battery staple"}``. In
+# structured data the value's extent is known, so all of it is replaced; names are
+# compared lower-cased without ``_``, ``-`` and spaces. Bare ``token`` and ``key``
+# are left out: ``{"token": "hello", "logprob": -0.1}`` is model output.
+SECRET_KEYS: Dict[str, str] = {
+    **dict.fromkeys(("password", "passwd", "passphrase", "pwd", "userpassword", "dbpassword"), "password"),
+    **dict.fromkeys(("awssecretaccesskey", "secretaccesskey", "awssecretkey"), "aws_secret_key"),
+    **dict.fromkeys(("awssessiontoken", "sessiontoken", "awssecuritytoken", "securitytoken", "xamzsecuritytoken"), "aws_session_token"),
+    **dict.fromkeys(("authorization", "proxyauthorization"), "bearer_token"),
+    **dict.fromkeys(
+        (
+            "apikey", "xapikey", "apitoken", "apisecret", "accesstoken", "authtoken", "refreshtoken", "idtoken",
+            "clientsecret", "secret", "secretkey", "privatetoken", "ddapikey", "ddappkey", "appkey", "applicationkey",
+        ),
+        "api_key",
+    ),
+    **dict.fromkeys(("privatekey", "sshprivatekey", "privatekeypem"), "private_key"),
+}
+
+
+def secret_key_kind(name: str, enabled: "Tuple[str, ...]") -> Optional[str]:
+    """The detector a JSON key's value belongs to, if that detector is on."""
+    kind = SECRET_KEYS.get(name.lower().replace("_", "").replace("-", "").replace(" ", ""))
+    return kind if kind in enabled else None
+
 
 # Environment variables whose values are secrets, redacted wherever they appear
 # verbatim (marker kind by name; any other ``*_KEY``, ``*_SECRET``, ``*_TOKEN``,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .. import semconv as sc
 from ..guard import logger, report
 from ..record import CONTENT_PARAMS
-from . import CREDENTIAL_DETECTORS, ENTRY_POINT_GROUP, PII_DETECTORS, SECRET_DETECTORS, registered_redactors
+from . import CREDENTIAL_DETECTORS, ENTRY_POINT_GROUP, PII_DETECTORS, SECRET_DETECTORS, marker, registered_redactors
 from .limits import cut, precut
 from .rules import MIN_LENGTH, FunctionRule, RegexRule, Redactor, Rule
 
@@ -62,6 +62,8 @@ class ContentPolicy:
         custom = self._patterns(patterns)
         self._functions = self._plugins() if plugins else ()
         self._registry: Any = None
+        self._detectors = detectors
+        self._key_kinds: Dict[str, Optional[str]] = {}
         content_rules = compiled(detectors) + custom
         error_rules = compiled(tuple(set(detectors) | set(CREDENTIAL_DETECTORS))) + custom
         min_length = 1 if custom else MIN_LENGTH
@@ -151,8 +153,19 @@ class ContentPolicy:
         if rec.error_stack:
             rec.error_stack = self.errors(rec.error_stack)[0]
 
+    def secret_key(self, name: str) -> Optional[str]:
+        """The kind of secret a JSON object's key says its value is (None: not one)."""
+        kind = self._key_kinds.get(name, "")
+        if kind == "":
+            from .detectors import secret_key_kind
+
+            kind = secret_key_kind(name, self._detectors)
+            if len(self._key_kinds) < 4096:
+                self._key_kinds[name] = kind
+        return kind
+
     def _limit_content(self, rec: "CallRecord") -> None:
-        scrub = _Pass(self.content, self.max_chars)
+        scrub = _Pass(self.content, self.max_chars, self.secret_key)
         system = scrub.parts(rec.system) if rec.system else rec.system
         inputs = scrub.messages(rec.input_messages) if rec.input_messages else rec.input_messages
         outputs = scrub.messages(rec.output_messages) if rec.output_messages else rec.output_messages
@@ -186,11 +199,12 @@ _SCALARS = (bool, int, float, type(None))
 class _Pass:
     """One record's pass over its content: redacts, cuts, and keeps count."""
 
-    __slots__ = ("redact", "limit", "redactions", "truncated", "shortest")
+    __slots__ = ("redact", "limit", "secret_key", "redactions", "truncated", "shortest")
 
-    def __init__(self, redact: Redactor, limit: int) -> None:
+    def __init__(self, redact: Redactor, limit: int, secret_key: "Callable[[str], Optional[str]]") -> None:
         self.redact = redact
         self.limit = limit
+        self.secret_key = secret_key
         self.redactions = 0
         self.truncated = False
         # texts shorter than this cannot change ("text", "user", ids)
@@ -235,7 +249,12 @@ class _Pass:
             changed, size, items = False, 2, []
             for key, item in value.items():
                 new_key, key_size = self._walk(key) if isinstance(key, str) else (key, 6)
-                new_item, item_size = self._walk(item)
+                kind = self.secret_key(key) if isinstance(key, str) and isinstance(item, (str, int, float)) else None
+                if kind is not None and item != "" and not isinstance(item, bool):
+                    new_item, item_size = marker(kind), len(kind) + 14  # {"password": ...}: all of it
+                    self.redactions += 1
+                else:
+                    new_item, item_size = self._walk(item)
                 changed |= new_key is not key or new_item is not item
                 size += key_size + item_size + 2
                 items.append((new_key, new_item))
