@@ -75,8 +75,18 @@ def _card_number(value: str) -> bool:
     )
 
 
-def _phone_digits(value: str) -> bool:
-    return 8 <= sum("0" <= c <= "9" for c in value) <= 15
+def _phone_number(value: str) -> "bool | int":
+    """8 to 15 digits (E.164); a match that ran on into the next number (``+44 20
+    7946 0958 10.0.0.1``) keeps its longest start that is a phone number."""
+    digits, best = 0, 0
+    for i, c in enumerate(value):
+        if "0" <= c <= "9":
+            digits += 1
+            if digits > 15:
+                break
+            if 8 <= digits and (i + 1 == len(value) or not "0" <= value[i + 1] <= "9"):
+                best = i + 1
+    return True if best == len(value) else best
 
 
 def _ipv6(value: str) -> bool:
@@ -111,7 +121,7 @@ class Spec(NamedTuple):
     pattern: str
     trigger: str  # regex, on the lower-cased text, that every match contains
     hints: Tuple[str, ...] = ()
-    validate: Optional[Callable[[str], bool]] = None
+    validate: Optional[Callable[[str], "bool | int"]] = None
     on: str = ORIGINAL
     needs_digit: bool = False
 
@@ -273,7 +283,7 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
     ),
     "phone": (
         # international, with a leading +
-        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", hints=("+",), validate=_phone_digits, on=DIGITS),
+        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", hints=("+",), validate=_phone_number, on=DIGITS),
         # North American: (555) 123-4567, 555-123-4567, 555.123.4567
         Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", hints=("(",), on=DIGITS),
         Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),

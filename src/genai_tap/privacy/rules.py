@@ -116,8 +116,10 @@ class RegexRule(Rule):
       :data:`LOWER` (the pattern is written in lower case: case-insensitive matching
       at case-sensitive speed) or :data:`DIGITS` (``#`` in the pattern is a digit);
     - ``needs_digit``: skip texts without an ASCII digit;
-    - ``validate``: sees the part to be replaced, as in the original text, and may
-      veto it (Luhn check ...).
+    - ``validate``: sees the part to be replaced, as in the original text, and
+      returns False to veto it (Luhn check ...), True to accept it, or a number of
+      characters to accept only its start (a phone number that ran into the next
+      number).
     """
 
     __slots__ = ("regex", "hints", "on", "validate", "has_value", "_fallback")
@@ -128,7 +130,7 @@ class RegexRule(Rule):
         pattern: str,
         trigger: Optional[str] = None,
         hints: Tuple[str, ...] = (),
-        validate: Optional[Callable[[str], bool]] = None,
+        validate: Optional[Callable[[str], "bool | int"]] = None,
         on: str = ORIGINAL,
         needs_digit: bool = False,
     ) -> None:
@@ -171,8 +173,14 @@ class RegexRule(Rule):
         last = 0
         for m in matches:
             start, end = m.span("value") if self.has_value else m.span()
-            if start < 0 or (self.validate is not None and not self.validate(value[start:end])):
+            if start < 0:
                 continue
+            if self.validate is not None:
+                verdict = self.validate(value[start:end])
+                if not verdict:
+                    continue
+                if verdict is not True:
+                    end = start + int(verdict)
             pieces.append(value[last:start])
             pieces.append(self.marker)
             last = end
