@@ -31,7 +31,7 @@ def test_defaults() -> None:
         ({"GENAI_TAP_REDACT": "email"}, ("email",)),
         ({"GENAI_TAP_REDACT_PII": "true"}, SECRET_DETECTORS + PII_DETECTORS),
         ({"GENAI_TAP_REDACT": "false", "GENAI_TAP_REDACT_PII": "yes"}, PII_DETECTORS),
-        ({"GENAI_TAP_REDACT": "email", "GENAI_TAP_REDACT_PII": "1"}, ("email", "phone", "ipv6", "ipv4")),
+        ({"GENAI_TAP_REDACT": "email", "GENAI_TAP_REDACT_PII": "1"}, ("email", "ipv6", "ipv4", "phone")),
     ],
 )
 def test_choosing_detectors(env: dict, detectors: tuple) -> None:

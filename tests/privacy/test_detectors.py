@@ -286,8 +286,10 @@ def test_phone_numbers(number: str) -> None:
 
 
 def test_a_phone_number_does_not_swallow_the_next_number() -> None:
-    assert redact("call +44 20 7946 0958 10.0.0.1 now", "phone") == "call [REDACTED:phone] 10.0.0.1 now"
-    assert redact("call +44 20 7946 0958 12 times", "phone") == "call [REDACTED:phone] times"  # 14 digits: one number
+    assert redact("call +44 20 7946 0958 1234 5678", "phone") == "call [REDACTED:phone] 1234 5678"  # 16 digits: too many
+    assert redact("call +44 20 7946 0958 12 times", "phone") == "call [REDACTED:phone] times"  # 14: could be one number
+    # addresses are found before phone numbers
+    assert redact("call +44 20 7946 0958 10.0.0.1 now", *PII_DETECTORS) == "call [REDACTED:phone] [REDACTED:ipv4] now"
 
 
 @pytest.mark.parametrize("text", ["on 2024-01-15 at 12:30:45", "version 1.2.3", "+1 vote", "room 101, floor 3", "ISBN 978-3-16"])

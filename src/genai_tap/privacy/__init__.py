@@ -54,7 +54,7 @@ SECRET_DETECTORS = (
     "credit_card",
 )
 #: Built-in detectors of personal data, on with ``GENAI_TAP_REDACT_PII=true``.
-PII_DETECTORS = ("email", "phone", "ipv6", "ipv4")
+PII_DETECTORS = ("email", "ipv6", "ipv4", "phone")
 #: Detectors always applied to error messages and stack traces, in every mode.
 CREDENTIAL_DETECTORS = (
     "env_secret",

@@ -4,8 +4,8 @@ A detector is a name (used in ``GENAI_TAP_REDACT`` and in the marker) and one or
 more rules. They run in the order of :data:`genai_tap.privacy.SECRET_DETECTORS`
 then :data:`~genai_tap.privacy.PII_DETECTORS`: exact known secrets first, then
 whole PEM blocks (so their base64 is not chewed by later rules), AWS secret keys
-before AWS access key IDs (the secret is found next to the key ID), credit cards
-before phone numbers.
+before AWS access key IDs (the secret is found next to the key ID), card numbers
+and IP addresses before phone numbers (which would run into them).
 
 Choices made against false positives, each covered by a test:
 
@@ -281,13 +281,6 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             hints=("@",),
         ),
     ),
-    "phone": (
-        # international, with a leading +
-        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", hints=("+",), validate=_phone_number, on=DIGITS),
-        # North American: (555) 123-4567, 555-123-4567, 555.123.4567
-        Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", hints=("(",), on=DIGITS),
-        Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
-    ),
     "ipv6": (
         Spec(
             r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:%[0-9A-Za-z]{1,16})?(?![\w:])",
@@ -298,6 +291,13 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
     ),
     "ipv4": (
         Spec(r"#(?<![\w.#]#)#{0,2}\.#{1,3}\.#{1,3}\.#{1,3}(?![\w#]|\.#)", r"[0-9]\.[0-9]", hints=(".",), validate=_ipv4, on=DIGITS),
+    ),
+    "phone": (
+        # international, with a leading +
+        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", hints=("+",), validate=_phone_number, on=DIGITS),
+        # North American: (555) 123-4567, 555-123-4567, 555.123.4567
+        Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", hints=("(",), on=DIGITS),
+        Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
     ),
 }
 
