@@ -120,13 +120,14 @@ class Spec(NamedTuple):
 
     pattern: str
     trigger: str  # regex, on the lower-cased text, that every match contains
+    chars: str = ""
     hints: Tuple[str, ...] = ()
     validate: Optional[Callable[[str], "bool | int"]] = None
     on: str = ORIGINAL
     needs_digit: bool = False
 
 
-_ASSIGNS = (":", "=")  # every "name = value" rule needs one of these
+_ASSIGNS = ":="  # every "name = value" rule needs one of these
 _SECRET_40 = r"(?<![A-Za-z0-9/+])(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 _PEM_LABEL = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 _SEP = ("_", "-", "")  # api_key, api-key, apikey
@@ -158,7 +159,7 @@ _UNDERSCORE_KEYS = (
 
 def _assignment(trigger: str, name: str, value: str = _VALUE) -> Spec:
     """``name = value`` (``name`` a pattern led by the literal ``trigger``)."""
-    return Spec(name + _ASSIGN + value, trigger, hints=_ASSIGNS, on=LOWER)
+    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER)
 
 
 def _literal_prefix(pattern: str) -> str:
@@ -177,7 +178,7 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             r"-----BEGIN" + _PEM_LABEL + r"(?:[\s\S]{0,16384}?-----END" + _PEM_LABEL
             + r"|(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*)",
             "-----begin",
-            hints=("-",),
+            chars="-",
         ),
     ),
     "aws_secret_key": (
@@ -191,12 +192,13 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         Spec(
             r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])[\s\S]{0,100}?" + _SECRET_40,
             "akia|asia",
-            hints=("K", "S"),
+            chars="KS",
             validate=_mixed_case,
         ),
         Spec(
             _SECRET_40 + r"[\s\S]{0,100}?(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])",
             "akia|asia",
+            chars="KS",
             hints=("AKIA", "ASIA"),
             validate=_mixed_case,
         ),
@@ -208,12 +210,12 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             r"(?P<value>[a-z0-9/+=%]{16,})",
         ),
     )
-    + tuple(Spec(prefix + r"[A-Za-z0-9/+=%]{40,}", prefix.lower(), hints=(letter,)) for prefix, letter in _STS_PREFIXES),
+    + tuple(Spec(prefix + r"[A-Za-z0-9/+=%]{40,}", prefix.lower(), chars=letter) for prefix, letter in _STS_PREFIXES),
     "aws_access_key": (
         Spec(
             r"A(?<![A-Z0-9]A)(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])",
             "akia|asia|abia|acca|a3t",
-            hints=("K", "S", "B", "C", "3"),
+            chars="KSBC3",
         ),
     ),
     "aws_signature": (
@@ -240,24 +242,24 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             needs_digit=True,
         ),
         # JSON Web Tokens
-        Spec(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyj", hints=("J",)),
+        Spec(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyj", chars="J"),
     ),
     "api_key": (
         # OpenAI and Anthropic keys
         Spec(
             r"sk-(?<![A-Za-z0-9_-]sk-)(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}",
             "sk-",
-            hints=("-",),
+            chars="-",
             validate=_has_digit,
             needs_digit=True,
         ),
     )
-    + tuple(Spec(pattern, _literal_prefix(pattern), hints=("_",)) for pattern in _UNDERSCORE_KEYS)
+    + tuple(Spec(pattern, _literal_prefix(pattern), chars="_") for pattern in _UNDERSCORE_KEYS)
     + (
         # Slack, GitLab, Google keys
-        Spec(r"x(?<![A-Za-z0-9_-]x)(?:ox[abposre]-[A-Za-z0-9-]{10,}|app-\d-[A-Za-z0-9-]{10,})", "xox|xapp-", hints=("-",)),
-        Spec(r"glpat-(?<![A-Za-z0-9_-]glpat-)[A-Za-z0-9_-]{20,}", "glpat-", hints=("-",)),
-        Spec(r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}", "aiza", hints=("z",)),
+        Spec(r"x(?<![A-Za-z0-9_-]x)(?:ox[abposre]-[A-Za-z0-9-]{10,}|app-\d-[A-Za-z0-9-]{10,})", "xox|xapp-", chars="-"),
+        Spec(r"glpat-(?<![A-Za-z0-9_-]glpat-)[A-Za-z0-9_-]{20,}", "glpat-", chars="-"),
+        Spec(r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}", "aiza", chars="z"),
         # api_key=..., "x-api-key": "...", client_secret: ... and the like
         _assignment("key", _word_after("key", *(f"{w}{s}" for w in ("api", "secret") for s in _SEP), "app_", "application_")),
         _assignment("token", _word_after("token", *(f"{w}{s}" for w in ("api", "access", "auth", "refresh", "private") for s in _SEP))),
@@ -267,7 +269,7 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         _assignment("pass", r"pass(?<![a-z0-9]pass)(?:word|wd|phrase)", _value(4)),
         _assignment("pwd", _word("pwd"), _value(4)),
         # user:password@host in a URL
-        Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", hints=("@",)),
+        Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", chars="@"),
     ),
     "credit_card": (
         # 13 to 19 digits in groups of 4 or more, starting with 2-6 (checked by the validator)
@@ -278,25 +280,25 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}"
             r"(?![A-Za-z0-9-])",
             "@",
-            hints=("@",),
+            chars="@",
         ),
     ),
     "ipv6": (
         Spec(
             r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:%[0-9A-Za-z]{1,16})?(?![\w:])",
             ":[0-9a-f]{0,4}:",
-            hints=(":",),
+            chars=":",
             validate=_ipv6,
         ),
     ),
     "ipv4": (
-        Spec(r"#(?<![\w.#]#)#{0,2}\.#{1,3}\.#{1,3}\.#{1,3}(?![\w#]|\.#)", r"[0-9]\.[0-9]", hints=(".",), validate=_ipv4, on=DIGITS),
+        Spec(r"#(?<![\w.#]#)#{0,2}\.#{1,3}\.#{1,3}\.#{1,3}(?![\w#]|\.#)", r"[0-9]\.[0-9]", chars=".", validate=_ipv4, on=DIGITS),
     ),
     "phone": (
         # international, with a leading +
-        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", hints=("+",), validate=_phone_number, on=DIGITS),
+        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", chars="+", validate=_phone_number, on=DIGITS),
         # North American: (555) 123-4567, 555-123-4567, 555.123.4567
-        Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", hints=("(",), on=DIGITS),
+        Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", chars="(", on=DIGITS),
         Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
     ),
 }

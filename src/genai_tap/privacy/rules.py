@@ -109,9 +109,10 @@ class RegexRule(Rule):
     """A regular expression; its ``value`` group, if it has one, is what is replaced.
 
     - ``trigger``: see :class:`Rule`;
-    - ``hints``: substrings of which at least one must be in the text, else the
-      rule is skipped (single characters cost one ``memchr`` per text, shared by
-      every rule that names them: they become :attr:`Rule.needs`);
+    - ``chars``: characters of which at least one must be in the text, else the rule
+      is skipped (one ``memchr`` per text and character, shared by every rule that
+      names it: see :attr:`Rule.needs`);
+    - ``hints``: substrings of which at least one must be in the text;
     - ``on``: which copy of the text the pattern searches: :data:`ORIGINAL`,
       :data:`LOWER` (the pattern is written in lower case: case-insensitive matching
       at case-sensitive speed) or :data:`DIGITS` (``#`` in the pattern is a digit);
@@ -129,15 +130,15 @@ class RegexRule(Rule):
         kind: str,
         pattern: str,
         trigger: Optional[str] = None,
+        chars: str = "",
         hints: Tuple[str, ...] = (),
         validate: Optional[Callable[[str], "bool | int"]] = None,
         on: str = ORIGINAL,
         needs_digit: bool = False,
     ) -> None:
         needs = []
-        if hints and all(len(h) == 1 for h in hints):
-            needs.append(frozenset(hints))
-            hints = ()
+        if chars:
+            needs.append(frozenset(chars))
         if needs_digit or on == DIGITS:
             needs.append(frozenset(DIGIT))
         super().__init__(kind, trigger, tuple(needs))
