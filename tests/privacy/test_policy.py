@@ -210,17 +210,22 @@ def test_registered_redactor(registered: List[str]) -> None:
     assert rec.attributes[sc.CONTENT_REDACTIONS] == 2
 
 
+def install_redactor(where: Path, monkeypatch: pytest.MonkeyPatch, entry: str) -> None:
+    """An installed distribution (its dist-info on ``sys.path``) declaring one redactor."""
+    dist = where / "acme_redactor-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-redactor\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[genai_tap.redactors]\n{entry}\n")
+    monkeypatch.syspath_prepend(str(where))
+
+
 def test_entry_point_redactor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "acme_redactor.py").write_text(
         "from genai_tap.privacy import marker\n"
         "def redact(text):\n"
         "    return text.replace('Project Falcon', marker('codename'))\n"
     )
-    dist = tmp_path / "acme_redactor-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-redactor\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[genai_tap.redactors]\ncodename = acme_redactor:redact\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_redactor(tmp_path, monkeypatch, "codename = acme_redactor:redact")
     rec = record(output_messages=[message("assistant", [text_part("Project Falcon ships in May")])])
     policy().apply(rec)
     assert rec.output_messages[0]["parts"][0]["content"] == "[REDACTED:codename] ships in May"
@@ -256,11 +261,7 @@ def test_a_redactor_that_fails_drops_the_content(registered: List[str]) -> None:
 
 @pytest.mark.expect_swallowed
 def test_a_redactor_plugin_that_does_not_load_stops_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dist = tmp_path / "broken_redactor-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-redactor\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[genai_tap.redactors]\nbroken = no_such_module_here:redact\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_redactor(tmp_path, monkeypatch, "broken = no_such_module_here:redact")
     rec = record(input_messages=[message("user", [text_part("hello")])])
     policy().apply(rec)
     assert rec.input_messages is None

@@ -56,17 +56,7 @@ SECRET_DETECTORS = (
 #: Built-in detectors of personal data, on with ``GENAI_TAP_REDACT_PII=true``.
 PII_DETECTORS = ("email", "ipv6", "ipv4", "phone")
 #: Detectors always applied to error messages and stack traces, in every mode.
-CREDENTIAL_DETECTORS = (
-    "env_secret",
-    "private_key",
-    "aws_secret_key",
-    "aws_session_token",
-    "aws_access_key",
-    "aws_signature",
-    "bearer_token",
-    "api_key",
-    "password",
-)
+CREDENTIAL_DETECTORS = tuple(name for name in SECRET_DETECTORS if name != "credit_card")
 
 #: Entry-point group of third-party redactors: ``name = "module:function"``, where
 #: the function takes a string and returns it redacted.
