@@ -365,3 +365,21 @@ def test_content_capture_off_removes_whatever_a_plugin_left() -> None:
     Tap(cfg, sinks=[seen]).begin(rec).end()
     assert "leaked" not in seen.finished[0]["content"]
     assert sc.CONTENT_DROPPED not in seen.finished[0]["attributes"]  # asked for, not a failure
+
+
+@pytest.mark.expect_swallowed
+def test_without_a_policy_nothing_leaves_unredacted() -> None:
+    """If the policy itself cannot be built, calls are still traced, without content."""
+    cfg = Config.from_env({})
+    cfg.redact_patterns = (("broken", None),)  # type: ignore[assignment]  # not even a string
+    seen = Seen(cfg)
+    tap = Tap(cfg, sinks=[seen])
+    rec = record(input_messages=[message("user", [text_part(f"key {ACCESS_KEY}")])])
+    rec.fail(RuntimeError(f"failed for {ACCESS_KEY}"), "ValidationException")
+    tap.begin(rec).end()
+    assert tap.policy is None
+    assert ACCESS_KEY not in seen.finished[0]["content"] and seen.finished[0]["error"] == "ValidationException"
+    assert seen.finished[0]["attributes"][sc.CONTENT_DROPPED] == "redaction_unavailable"
+    from genai_tap import guard
+
+    assert [where for where, _ in guard.failure_counts()] == ["privacy: building the content policy (content will not be exported)"]

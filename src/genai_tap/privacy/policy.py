@@ -43,31 +43,19 @@ class ContentPolicy:
         environ: Optional[Mapping[str, str]] = None,
         plugins: bool = True,
     ) -> None:
-        from . import detectors as builtin
-
         self.max_chars = max_chars
         #: why content cannot be exported at all (a pattern or redactor that cannot run)
         self.blocked: Optional[str] = None
-        cache: Dict[str, List[Rule]] = {}
-
-        def compiled(names: Tuple[str, ...]) -> Tuple[Rule, ...]:
-            rules: List[Rule] = []
-            for name in _ORDER:
-                if name in names:
-                    if name not in cache:
-                        cache[name] = builtin.rules(name, environ)
-                    rules.extend(cache[name])
-            return tuple(rules)
-
-        custom = self._patterns(patterns)
-        self._functions = self._plugins() if plugins else ()
-        self._registry: Any = None
         self._detectors = detectors
+        self._environ = environ
+        self._compiled: Dict[str, List[Rule]] = {}
         self._key_kinds: Dict[str, Optional[str]] = {}
-        content_rules = compiled(detectors) + custom
-        error_rules = compiled(tuple(set(detectors) | set(CREDENTIAL_DETECTORS))) + custom
-        min_length = 1 if custom else MIN_LENGTH
-        self._rules = (content_rules, error_rules, min_length)
+        custom = self._patterns(patterns)
+        content_rules = self._builtin(detectors) + custom
+        error_rules = self._builtin(tuple(set(detectors) | set(CREDENTIAL_DETECTORS))) + custom
+        self._rules = (content_rules, error_rules, 1 if custom else MIN_LENGTH)
+        self._functions = self._plugins() if plugins else ()
+        self._registry: Optional[Tuple[Tuple[str, Any], ...]] = None
         self._lock = threading.Lock()
         self.content: Redactor  # what content goes through (set by _refresh)
         self.errors: Redactor  # what error messages and stack traces go through
@@ -78,6 +66,18 @@ class ContentPolicy:
         return cls(config.redact_detectors, config.redact_patterns, config.max_content_chars)
 
     # ------------------------------------------------------------------ building
+    def _builtin(self, names: Tuple[str, ...]) -> Tuple[Rule, ...]:
+        """The rules of the named built-in detectors, in their fixed order, compiled once."""
+        from . import detectors
+
+        rules: List[Rule] = []
+        for name in _ORDER:
+            if name in names:
+                if name not in self._compiled:
+                    self._compiled[name] = detectors.rules(name, self._environ)
+                rules.extend(self._compiled[name])
+        return tuple(rules)
+
     def _patterns(self, patterns: Tuple[Tuple[str, str], ...]) -> Tuple[Rule, ...]:
         import re
 
