@@ -350,3 +350,9 @@ def test_markers_are_never_redacted_again() -> None:
         assert once != text
         rules = tuple(rule for name in everything for rule in detectors.rules(name, {}))
         assert Redactor(rules)(once) == (once, 0), once
+
+
+def test_text_holding_the_digit_placeholder_character() -> None:
+    """Digit rules search a copy with every digit as NUL: real NULs must not confuse them."""
+    text = "a \x00.\x00.\x00.\x00 b \x00\x00\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00 +\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00"
+    assert redact(text, *SECRET_DETECTORS, *PII_DETECTORS) == text

@@ -16,8 +16,11 @@ Choices made against false positives, each covered by a test:
   case. A bare 40-character string is left alone; the process's own secret key is
   still caught anywhere by ``env_secret``.
 - A credit-card number is 13 to 19 digits starting with 2 to 6 (the card
-  networks' ranges), with no separators or one kind of separator (space or dash),
-  and must pass the Luhn check.
+  networks' ranges), unbroken or in groups of 4 or more split by one kind of
+  separator (space or dash), and must pass the Luhn check.
+- Digit rules search a copy of the text where every digit is ``\x00``; a text
+  that holds ``\x00`` itself can make them match, and the validators, which see
+  the original text, then say no.
 - A standalone ``Bearer xyz`` needs 16 token characters including a digit, so
   prose ("the bearer of bad news") is untouched; after ``Authorization:`` any
   scheme's value is redacted.
@@ -100,7 +103,9 @@ def _ipv6(value: str) -> bool:
 
 
 def _ipv4(value: str) -> bool:
-    return all(int(octet) <= 255 and (octet == "0" or not octet.startswith("0")) for octet in value.split("."))
+    """Four decimal octets up to 255, without leading zeros (``01.02.03.04`` is a version)."""
+    octets = value.split(".")
+    return all(o.isascii() and o.isdigit() and int(o) <= 255 and (o == "0" or o[0] != "0") for o in octets)
 
 
 def _word(word: str) -> str:
