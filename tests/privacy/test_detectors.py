@@ -356,3 +356,19 @@ def test_text_holding_the_digit_placeholder_character() -> None:
     """Digit rules search a copy with every digit as NUL: real NULs must not confuse them."""
     text = "a \x00.\x00.\x00.\x00 b \x00\x00\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00 +\x00\x00 \x00\x00\x00\x00 \x00\x00\x00\x00"
     assert redact(text, *SECRET_DETECTORS, *PII_DETECTORS) == text
+
+
+def test_arbitrary_text_never_makes_a_detector_raise() -> None:
+    """Random text from an alphabet rich in what the rules look at (seeded, repeatable)."""
+    import random
+
+    rng = random.Random(20240607)
+    alphabet = "0123456789 -.:=@+()_/\\\"'\n\tAKISaksxyz%İß€\x00[]{}" + "eyJ" + "ABCDEF"
+    words = ["AKIA", "ASIA", "token", "secret", "key", "Bearer ", "Authorization: ", "password=", "-----BEGIN PRIVATE KEY-----", "sk-", "://", "::"]
+    rules = tuple(rule for name in SECRET_DETECTORS + PII_DETECTORS for rule in detectors.rules(name, {}))
+    redactor = Redactor(rules)
+    for _ in range(1500):
+        pieces = [rng.choice(words) if rng.random() < 0.2 else "".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(rng.randint(1, 30))]
+        text = "".join(pieces)
+        out, count = redactor(text)
+        assert isinstance(out, str) and count >= 0
