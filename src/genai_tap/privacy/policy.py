@@ -84,7 +84,9 @@ class ContentPolicy:
         rules: List[Rule] = []
         for name, source in patterns:
             try:
-                rules.append(RegexRule(name, source))
+                rule = RegexRule(name, source)
+                rule.regex  # compiled now: a bad pattern must be known before any content goes out
+                rules.append(rule)
             except re.error as exc:
                 self._block(f"GENAI_TAP_REDACT_PATTERNS: {name}={source!r} is not a valid regular expression ({exc})")
         return tuple(rules)

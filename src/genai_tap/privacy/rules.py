@@ -123,7 +123,7 @@ class RegexRule(Rule):
       number).
     """
 
-    __slots__ = ("regex", "hints", "on", "validate", "has_value", "_fallback")
+    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "_regex", "_fallback")
 
     def __init__(
         self,
@@ -142,12 +142,21 @@ class RegexRule(Rule):
         if needs_digit or on == DIGITS:
             needs.append(frozenset(DIGIT))
         super().__init__(kind, trigger, tuple(needs))
-        self.regex = re.compile(pattern.replace("#", DIGIT) if on == DIGITS else pattern)
+        self.pattern = pattern.replace("#", DIGIT) if on == DIGITS else pattern
         self.hints = hints
         self.on = on
         self.validate = validate
-        self.has_value = "value" in self.regex.groupindex
+        self.has_value = "(?P<value>" in pattern
+        self._regex: "Optional[re.Pattern[str]]" = None  # compiled when first needed
         self._fallback: "Optional[re.Pattern[str]]" = None
+
+    @property
+    def regex(self) -> "re.Pattern[str]":
+        """The compiled pattern. Compiling all the built-in rules takes ~15 ms, so each
+        is compiled the first time a text gets past its gates (raises ``re.error``)."""
+        if self._regex is None:
+            self._regex = re.compile(self.pattern)
+        return self._regex
 
     def apply(self, text: Text) -> Tuple[str, int]:
         value = text.value
@@ -162,7 +171,7 @@ class RegexRule(Rule):
             haystack = text.lower  # type: ignore[assignment]
             if haystack is None:
                 if self._fallback is None:
-                    self._fallback = re.compile(regex.pattern, re.IGNORECASE)
+                    self._fallback = re.compile(self.pattern, re.IGNORECASE)
                 regex, haystack = self._fallback, value
         first = regex.search(haystack)  # the common case: nothing, in one call
         if first is None:
