@@ -162,7 +162,7 @@ class RegexRule(Rule):
         value = text.value
         if self.hints and not any(h in value for h in self.hints):
             return value, 0
-        regex = self.regex
+        regex = self._regex or self.regex
         if self.on == ORIGINAL:
             haystack = value
         elif self.on == DIGITS:
