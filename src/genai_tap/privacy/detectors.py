@@ -344,7 +344,7 @@ ENV_KINDS = {
     "AWS_SESSION_TOKEN": "aws_session_token",
     "AWS_SECURITY_TOKEN": "aws_session_token",
 }
-ENV_SUFFIXES = ("_KEY", "_KEY_ID", "_SECRET", "_TOKEN", "_PASSWORD", "_PASSWD", "_API_KEY", "_APP_KEY")
+ENV_SUFFIXES = ("_KEY", "_KEY_ID", "_SECRET", "_TOKEN", "_PASSWORD", "_PASSWD")
 #: Shorter values are not treated as secrets (``AWS_SECRET_ACCESS_KEY=testing`` in tests).
 ENV_MIN_LENGTH = 12
 
@@ -365,7 +365,7 @@ def env_rules(environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
 
 
 def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
-    """The compiled rules of one built-in detector."""
+    """The rules of one built-in detector (each compiles its pattern when first needed)."""
     if name == "env_secret":
         return env_rules(environ)
     return [RegexRule(name, *spec) for spec in SPECS[name]]
