@@ -31,6 +31,7 @@ OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 DD_DUPLICATES_DDTRACE = "ddtrace"  # ddtrace's span is the one; genai-tap adds none for that call
 DD_DUPLICATES_BOTH = "both"  # genai-tap's span as well (the call is counted twice)
 DD_DUPLICATES = (DD_DUPLICATES_DDTRACE, DD_DUPLICATES_BOTH)
+DEFAULT_MAX_CONTENT_CHARS = 16384
 
 
 class Config:
@@ -48,6 +49,9 @@ class Config:
         "max_body_bytes",
         "dd_tags",
         "dd_duplicates",
+        "redact_detectors",
+        "redact_patterns",
+        "max_content_chars",
         "warnings",
     )
 
@@ -63,6 +67,9 @@ class Config:
         self.max_body_bytes: int = 4 * 1024 * 1024
         self.dd_tags: Tuple[Tuple[str, str], ...] = ()
         self.dd_duplicates: str = DD_DUPLICATES_DDTRACE
+        self.redact_detectors: Tuple[str, ...] = _secret_detectors()
+        self.redact_patterns: Tuple[Tuple[str, str], ...] = ()  # (name, regular expression)
+        self.max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS  # 0: no limit
         self.warnings: List[str] = []
 
     # ------------------------------------------------------------------
@@ -104,6 +111,15 @@ class Config:
         cfg.max_body_bytes = read.number("GENAI_TAP_MAX_BODY_BYTES", 4 * 1024 * 1024, int, minimum=0)
         cfg.dd_tags = read.tags("GENAI_TAP_DD_TAGS")
         cfg.dd_duplicates = read.choice("GENAI_TAP_DD_DUPLICATES", DD_DUPLICATES, DD_DUPLICATES_DDTRACE)
+        cfg.redact_detectors = _redact_detectors(read)
+        patterns = read.patterns("GENAI_TAP_REDACT_PATTERNS")
+        if patterns is None:
+            cfg.content_mode = NO_CONTENT  # never export what the broken patterns were meant to hide
+        else:
+            cfg.redact_patterns = patterns
+        cfg.max_content_chars = read.number(
+            "GENAI_TAP_MAX_CONTENT_CHARS", DEFAULT_MAX_CONTENT_CHARS, int, minimum=0
+        )
         return cfg
 
 
@@ -153,6 +169,51 @@ def _otlp_to_llmobs(env: "Mapping[str, str]") -> "Optional[str]":
                 return name
         return None  # the traces-specific variable replaces the general one
     return None
+def _secret_detectors() -> "Tuple[str, ...]":
+    from .privacy import SECRET_DETECTORS
+
+    return SECRET_DETECTORS
+
+
+def _redact_detectors(read: "_Reader") -> "Tuple[str, ...]":
+    """GENAI_TAP_REDACT picks the built-in detectors (secrets by default);
+    GENAI_TAP_REDACT_PII=true adds the personal-data ones."""
+    from .privacy import PII_DETECTORS, SECRET_DETECTORS
+
+    chosen = SECRET_DETECTORS
+    value = read.raw("GENAI_TAP_REDACT")
+    if value is not None:
+        names = _detector_list(value, SECRET_DETECTORS, SECRET_DETECTORS + PII_DETECTORS)
+        if names is None:
+            read.warn(
+                "GENAI_TAP_REDACT",
+                value,
+                "true, false, detector names separated by commas ("
+                + ", ".join(SECRET_DETECTORS + PII_DETECTORS)
+                + "), or names each prefixed with '-' to leave them out of the default set",
+            )
+        else:
+            chosen = names
+    if read.boolean("GENAI_TAP_REDACT_PII", False):
+        chosen = chosen + tuple(name for name in PII_DETECTORS if name not in chosen)
+    return chosen
+
+
+def _detector_list(value: str, default: "Tuple[str, ...]", known: "Tuple[str, ...]") -> "Optional[Tuple[str, ...]]":
+    """``true`` / ``false`` / ``a,b`` (exactly these) / ``-a,-b`` (the default without these)."""
+    low = value.lower()
+    if low in TRUE_VALUES:
+        return default
+    if low in FALSE_VALUES or low == "none":
+        return ()
+    items = [item.strip() for item in low.split(",") if item.strip()]
+    names = [item.lstrip("-").strip() for item in items]
+    removals = sum(item.startswith("-") for item in items)
+    if not items or any(name not in known for name in names) or 0 < removals < len(items):
+        return None  # unknown names, or a mix of names and removals (which says two things)
+    if removals:
+        return tuple(name for name in default if name not in names)
+    return tuple(dict.fromkeys(names))
 
 
 class _Reader:
@@ -225,6 +286,32 @@ class _Reader:
                 return ()
             tags.append((key, val))
         return tuple(tags)
+
+    def patterns(self, name: str) -> "Optional[Tuple[Tuple[str, str], ...]]":
+        """``name=regex`` entries separated by ``;;`` or new lines; None if malformed.
+
+        Only split here (``re`` is not imported at start-up); the expressions are
+        compiled on the first model call.
+        """
+        value = self.raw(name)
+        if value is None:
+            return ()
+        found = []
+        for entry in value.replace(";;", "\n").splitlines():
+            entry = entry.strip()
+            if not entry:
+                continue
+            key, sep, regex = entry.partition("=")
+            key = key.strip()
+            if not sep or not regex or not key or not key.isascii() or not all(c.isalnum() or c in "_-." for c in key):
+                self.warnings.append(
+                    f"{name}={value!r} is not valid; accepted values: name=regex entries separated by ';;' or new lines,"
+                    " each name made of letters, digits, '_', '-' or '.'. Content capture is off until it is fixed,"
+                    " so that what the patterns should hide is not exported."
+                )
+                return None
+            found.append((key, regex))
+        return tuple(found)
 
     def content_mode(self, name: str, value: str) -> str:
         up = value.upper()

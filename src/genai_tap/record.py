@@ -20,7 +20,8 @@ from typing import Any, Dict, List, Optional
 Part = Dict[str, Any]
 Message = Dict[str, Any]
 
-#: Request parameters (``CallRecord.params``) that are prompt text: sinks treat them as content.
+#: Request parameters (in ``CallRecord.params``) that are prompt text, so content:
+#: captured, redacted and limited like messages, and left out when capture is off.
 CONTENT_PARAMS = frozenset({"negative_prompt"})
 
 
@@ -111,7 +112,11 @@ class CallRecord:
     # failure
     error: Optional[BaseException] = None
     error_type: Optional[str] = None
+    # str(error) and its formatted traceback, scrubbed of credentials when the call
+    # ends: sinks export these, never str(error) (AWS signature errors quote the
+    # request's security token)
     error_message: Optional[str] = None
+    error_stack: Optional[str] = None
 
     # streaming
     first_chunk_ns: Optional[int] = None

@@ -43,6 +43,10 @@ TOKEN_TYPE = "gen_ai.token.type"
 
 # --- span attributes: general and AWS conventions ------------------------------------
 ERROR_TYPE = "error.type"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+EVENT_EXCEPTION = "exception"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 AWS_REQUEST_ID = "aws.request_id"
@@ -57,7 +61,9 @@ STREAM_CHUNKS = "genai_tap.stream.chunks"        # number of chunks the app rece
 STREAM_STOPPED_EARLY = "genai_tap.stream.stopped_early"  # app closed or dropped the stream
 STREAM_ABANDONED = "genai_tap.stream.abandoned"  # dropped unfinished; ended by a finalizer
 OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
-CONTENT_TRUNCATED = "genai_tap.content.truncated"
+CONTENT_TRUNCATED = "genai_tap.content.truncated"   # some content was cut at GENAI_TAP_MAX_CONTENT_CHARS
+CONTENT_REDACTIONS = "genai_tap.content.redactions"  # how many values were replaced by [REDACTED:...] markers
+CONTENT_DROPPED = "genai_tap.content.dropped"        # why content was withheld: redaction_failed, redaction_unavailable
 PEER_TRACE_ID = "genai_tap.datadog.trace_id"     # the LLMObs span of the same call
 PEER_SPAN_ID = "genai_tap.datadog.span_id"
 DD_OTEL_TRACE_ID = "genai_tap.otel.trace_id"      # on the LLMObs span: the OpenTelemetry span of the same call

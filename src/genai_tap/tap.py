@@ -7,6 +7,10 @@ which may be later, on another thread, or from a finalizer for streams. Every
 sink call is guarded: a sink that fails is reported once and skipped, the app and
 the other sinks go on.
 
+Content is redacted and size-limited here, once, in :meth:`Call.end`, before the
+first sink reads the finished record (:mod:`genai_tap.privacy`): every sink gets
+the same safe record, and a sink cannot forget to do it.
+
 Sinks are created on the first call, not at start-up, so an app that never calls
 a model pays nothing for OpenTelemetry or ddtrace.
 """
@@ -22,6 +26,7 @@ from .config import Config, get_config
 from .guard import logger, report
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .privacy.policy import ContentPolicy
     from .record import CallRecord
     from .sinks import Sink
 
@@ -29,12 +34,15 @@ if TYPE_CHECKING:  # pragma: no cover
 class Call:
     """One call in flight: its record and each sink's handle."""
 
-    __slots__ = ("record", "plugin_state", "_handles", "_released", "_ended", "_lock")
+    __slots__ = ("record", "plugin_state", "_handles", "_policy", "_released", "_ended", "_lock")
 
-    def __init__(self, record: "CallRecord", handles: "List[Tuple[Sink, Any]]") -> None:
+    def __init__(
+        self, record: "CallRecord", handles: "List[Tuple[Sink, Any]]", policy: "Optional[ContentPolicy]" = None
+    ) -> None:
         self.record = record
         self.plugin_state: Any = None  # whatever the plugin needs to finish the call (e.g. its parser)
         self._handles = handles  # (sink, handle) for each sink that started
+        self._policy = policy
         self._released = False
         self._ended = False
         self._lock = threading.Lock()
@@ -55,7 +63,10 @@ class Call:
                 report(f"{sink.name} sink (release)", exc)
 
     def end(self, end_ns: Optional[int] = None) -> bool:
-        """Close every sink's span, once; returns False if it was already ended."""
+        """Close every sink's span, once; returns False if it was already ended.
+
+        The content policy runs first, so sinks only ever see redacted content.
+        """
         with self._lock:
             if self._ended:
                 return False
@@ -63,6 +74,14 @@ class Call:
         record = self.record
         if record.end_ns is None:
             record.end_ns = end_ns or time.time_ns()
+        if self._handles:
+            if self._policy is not None:
+                self._policy.apply(record)
+            else:  # no policy could be built: nothing leaves unredacted
+                from .privacy.policy import DROPPED_REDACTION_UNAVAILABLE, drop_content
+
+                drop_content(record, DROPPED_REDACTION_UNAVAILABLE)
+                record.error_message = record.error_stack = record.error_type
         for sink, handle in self._handles:
             try:
                 sink.finish(record, handle)
@@ -77,6 +96,8 @@ class Tap:
     def __init__(self, config: Optional[Config] = None, sinks: Optional[List["Sink"]] = None) -> None:
         self.config = config or get_config()
         self._sinks: Optional[List["Sink"]] = sinks
+        self._policy: "Optional[ContentPolicy]" = None
+        self._policy_failed = False
         self._lock = threading.Lock()
         self._exit_registered = False
 
@@ -102,6 +123,26 @@ class Tap:
                 self._exit_registered = True
             return created
 
+    @property
+    def policy(self) -> "Optional[ContentPolicy]":
+        """The content policy, built on the first call (None if it could not be built)."""
+        policy = self._policy
+        if policy is None and not self._policy_failed:
+            policy = self._create_policy()
+        return policy
+
+    def _create_policy(self) -> "Optional[ContentPolicy]":
+        with self._lock:
+            if self._policy is None and not self._policy_failed:
+                try:
+                    from .privacy.policy import ContentPolicy
+
+                    self._policy = ContentPolicy.from_config(self.config)
+                except Exception as exc:
+                    self._policy_failed = True
+                    report("privacy: building the content policy (content will not be exported)", exc)
+            return self._policy
+
     def begin(self, record: "CallRecord") -> Call:
         handles = []
         for sink in self.sinks:
@@ -109,7 +150,7 @@ class Tap:
                 handles.append((sink, sink.start(record)))
             except Exception as exc:
                 report(f"{sink.name} sink (start)", exc)
-        return Call(record, handles)
+        return Call(record, handles, self.policy if handles else None)
 
     def flush(self, timeout_s: Optional[float] = None) -> bool:
         """Export what the sinks hold, waiting at most the timeout; False if it ran out."""

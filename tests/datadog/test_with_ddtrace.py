@@ -81,7 +81,10 @@ EVERY_API = """
     client.invoke_model(modelId="amazon.nova-lite-v1:0", body=nova)["body"].read()
     list(client.converse_stream(modelId="amazon.nova-lite-v1:0", messages=messages)["stream"])
     list(client.invoke_model_with_response_stream(modelId="amazon.nova-lite-v1:0", body=nova)["body"])
-    client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "embed me"}))
+    # read: ddtrace finishes its own InvokeModel span only when the body is read (or its
+    # wrapper's reference cycle is garbage-collected), and this call's LLMObs span travels
+    # in that span's APM trace
+    client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "embed me"}))["body"].read()
 """
 DDTRACE_APIS = ["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]
 

@@ -6,6 +6,12 @@ call returns (:meth:`Sink.release`; a stream may still be open), and closes the
 span when the call or stream ends (:meth:`Sink.finish`, on whichever thread ended
 it). Sinks see only the record, never the provider's request or response.
 
+Content (messages, system prompt, tools, content parameters) is redacted and
+size-limited in the record just before :meth:`Sink.finish` (see
+:mod:`genai_tap.privacy`): a sink reads content in ``finish`` only, never in
+``start``, and exports an error as ``record.error_message`` / ``record.error_stack``
+(scrubbed of credentials), never as ``str(record.error)`` or its traceback.
+
 Built-in sinks are ``otel`` and ``datadog``; others are found through the
 ``genai_tap.sinks`` entry-point group (name -> ``module:SinkClass``).
 """

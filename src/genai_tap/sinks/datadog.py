@@ -98,6 +98,12 @@ class DatadogSink(Sink):
             if rec.error is not None:
                 err = rec.error
                 span.set_exc_info(type(err), err, err.__traceback__)
+                # the message and stack as genai-tap's privacy policy scrubbed them (an AWS
+                # signature error can quote the security token), not as ddtrace formats them
+                if rec.error_message is not None:
+                    span.set_tag("error.message", rec.error_message)
+                if rec.error_stack is not None:
+                    span.set_tag("error.stack", rec.error_stack)
             self.llmobs.annotate(span=span, **self.annotations(rec))
         finally:
             span.finish(finish_time=rec.end_ns / 1e9 if rec.end_ns else None)

@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import semconv as sc
 from .._version import __version__
 from ..guard import logger
-from ..record import CONTENT_PARAMS
+from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,7 +128,7 @@ class OtelSink(Sink):
         span.set_attributes(attrs)
         if rec.error is not None:
             span.set_status(Status(StatusCode.ERROR, rec.error_message or rec.error_type))
-            span.record_exception(rec.error)
+            span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
         if self._events is not None:
             self._emit_event(rec, span)
         span.end(end_time=rec.end_ns)
@@ -228,6 +228,18 @@ def content_attributes(rec: "CallRecord") -> Dict[str, str]:
     if rec.tools:
         out[sc.TOOL_DEFINITIONS] = _dumps(rec.tools)
     return out
+
+
+def exception_attributes(rec: "CallRecord") -> Dict[str, Any]:
+    """The ``exception`` event, from the record's scrubbed message and stack trace.
+
+    Not ``span.record_exception``: it writes ``str(exc)`` and its own traceback,
+    which can quote credentials (AWS signature errors include the security token).
+    """
+    attrs: Dict[str, Any] = {sc.EXCEPTION_TYPE: qualified_name(type(rec.error))}
+    _put(attrs, sc.EXCEPTION_MESSAGE, rec.error_message)
+    _put(attrs, sc.EXCEPTION_STACKTRACE, rec.error_stack)
+    return attrs
 
 
 def _put(attrs: Dict[str, Any], name: str, value: Any) -> None:

@@ -1,0 +1,375 @@
+"""The built-in detectors: what each one finds, and what it deliberately leaves alone.
+
+A detector is a name (used in ``GENAI_TAP_REDACT`` and in the marker) and one or
+more rules. They run in the order of :data:`genai_tap.privacy.SECRET_DETECTORS`
+then :data:`~genai_tap.privacy.PII_DETECTORS`: exact known secrets first, then
+whole PEM blocks (so their base64 is not chewed by later rules), AWS secret keys
+before AWS access key IDs (the secret is found next to the key ID), card numbers
+and IP addresses before phone numbers (which would run into them).
+
+Choices made against false positives, each covered by a test:
+
+- An AWS secret access key is 40 characters of base64, like many other things
+  (git object ids are 40 hex characters), so it is only redacted in context: after
+  a name such as ``aws_secret_access_key =`` or ``"SecretAccessKey":``, or within
+  100 characters of an access key ID, and then only if it mixes upper and lower
+  case. A bare 40-character string is left alone; the process's own secret key is
+  still caught anywhere by ``env_secret``.
+- A credit-card number is 13 to 19 digits starting with 2 to 6 (the card
+  networks' ranges), unbroken or in groups of 4 or more split by one kind of
+  separator (space or dash), and must pass the Luhn check.
+- Digit rules search a copy of the text where every digit is ``\x00``; a text
+  that holds ``\x00`` itself can make them match, and the validators, which see
+  the original text, then say no.
+- A standalone ``Bearer xyz`` needs 16 token characters including a digit, so
+  prose ("the bearer of bad news") is untouched; after ``Authorization:`` any
+  scheme's value is redacted.
+- ``sk-`` keys need 20 characters after the prefix and a digit, and must not
+  follow a letter ("task-...").
+- An IPv6 candidate is checked with :mod:`ipaddress`; loopback and unspecified
+  addresses and time stamps (``12:30:45``) are not redacted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule
+
+# A value after ``name =`` / ``name: `` / ``"name": "``, as in env files, YAML, JSON, headers.
+_ASSIGN = r"""(?:["']?\s*(?:=>|[:=])\s*["']?)"""
+# Characters of a token-like value; stops at spaces, quotes, separators and markers.
+_TOKEN = r"""[^\s"'`,;{}<>\[\]()]"""
+
+
+def _has_digit(value: str) -> bool:
+    return any(c.isdigit() for c in value)
+
+
+def _mixed_case(value: str) -> bool:
+    return any(c.isupper() for c in value) and any(c.islower() for c in value)
+
+
+def luhn(digits: str) -> bool:
+    """The Luhn checksum of a string of digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_number(value: str) -> bool:
+    """13 to 19 digits starting with 2 to 6, in groups of 4 or more split by one kind
+    of separator (space or dash), passing the Luhn check."""
+    separators = {c for c in value if not c.isdigit()}
+    if len(separators) > 1 or not separators <= {" ", "-"} or not value.isascii():
+        return False
+    groups = value.split(separators.pop()) if separators else [value]
+    digits = "".join(groups)
+    return (
+        value[0] in "23456" and min(len(g) for g in groups) >= 4 and 13 <= len(digits) <= 19 and luhn(digits)
+    )
+
+
+def _phone_number(value: str) -> "bool | int":
+    """8 to 15 digits (E.164); a match that ran on into the next number (``+44 20
+    7946 0958 10.0.0.1``) keeps its longest start that is a phone number."""
+    digits, best = 0, 0
+    for i, c in enumerate(value):
+        if "0" <= c <= "9":
+            digits += 1
+            if digits > 15:
+                break
+            if 8 <= digits and (i + 1 == len(value) or not "0" <= value[i + 1] <= "9"):
+                best = i + 1
+    return True if best == len(value) else best
+
+
+def _ipv6(value: str) -> bool:
+    import ipaddress
+
+    try:
+        address = ipaddress.IPv6Address(value.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified) and sum(c != ":" for c in value) >= 4
+
+
+def _ipv4(value: str) -> bool:
+    """Four decimal octets up to 255, without leading zeros (``01.02.03.04`` is a version)."""
+    octets = value.split(".")
+    return all(o.isascii() and o.isdigit() and int(o) <= 255 and (o == "0" or o[0] != "0") for o in octets)
+
+
+def _word(word: str) -> str:
+    """``word`` not preceded by a letter or digit, with the check after the word so
+    that the pattern still starts with a literal (see :mod:`.rules`)."""
+    return f"{word}(?<![a-z0-9]{word})"
+
+
+def _word_after(word: str, *prefixes: str) -> str:
+    """``word`` right after one of ``prefixes`` (``token`` in ``access_token``): the
+    pattern starts with ``word`` and looks behind for each full name."""
+    return word + "(?:" + "|".join(f"(?<={prefix}{word})" for prefix in prefixes) + ")"
+
+
+class Spec(NamedTuple):
+    """One rule of a detector; see :class:`~genai_tap.privacy.rules.RegexRule`."""
+
+    pattern: str
+    trigger: str  # regex, on the lower-cased text, that every match contains
+    chars: str = ""
+    hints: Tuple[str, ...] = ()
+    validate: Optional[Callable[[str], "bool | int"]] = None
+    on: str = ORIGINAL
+    needs_digit: bool = False
+
+
+_ASSIGNS = ":="  # every "name = value" rule needs one of these
+_SECRET_40 = r"(?<![A-Za-z0-9/+])(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+_PEM_LABEL = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+_SEP = ("_", "-", "")  # api_key, api-key, apikey
+
+
+def _value(shortest: int) -> str:
+    """A secret value after ``name =``: all of it when quoted (``"correct horse"``),
+    else a run of token characters; never a marker (for rules on the lower-cased text)."""
+    return (
+        r"(?P<value>(?!\[redacted:)"
+        rf"""(?:(?<=")[^"\r\n]{{{shortest},}}(?=")|(?<=')[^'\r\n]{{{shortest},}}(?=')|{_TOKEN}{{{shortest},}}))"""
+    )
+
+
+_VALUE = _value(8)
+# STS session token prefixes (base64 of their binary headers), each with a capital
+# letter it contains, so texts without that letter skip the rule at memchr speed
+_STS_PREFIXES = (("IQoJb3JpZ2lu", "J"), ("FwoGZXIvYXdz", "G"), ("AQoDYXdz", "D"))
+# key prefixes that contain an underscore (rare in prose: a memchr skips them)
+_UNDERSCORE_KEYS = (
+    r"gh(?<![A-Za-z0-9_-]gh)[pousr]_[A-Za-z0-9]{36,}",  # GitHub tokens
+    r"github_pat_(?<![A-Za-z0-9_-]github_pat_)[A-Za-z0-9_]{22,}",  # GitHub fine-grained tokens
+    r"sk_(?<![A-Za-z0-9_-]sk_)(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe secret keys
+    r"rk_(?<![A-Za-z0-9_-]rk_)(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe restricted keys
+    r"hf_(?<![A-Za-z0-9_-]hf_)[A-Za-z0-9]{30,}",  # Hugging Face
+    r"npm_(?<![A-Za-z0-9_-]npm_)[A-Za-z0-9]{36}",  # npm
+)
+
+
+def _assignment(trigger: str, name: str, value: str = _VALUE) -> Spec:
+    """``name = value`` (``name`` a pattern led by the literal ``trigger``)."""
+    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER)
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The trigger of a pattern that starts with a literal: that literal, lower-cased."""
+    literal = re.match(r"[A-Za-z0-9_-]+", pattern)
+    assert literal is not None, pattern
+    return re.escape(literal.group().lower())
+
+
+#: detector name -> its rules, in the order they run
+SPECS: Dict[str, Tuple[Spec, ...]] = {
+    "private_key": (
+        # a whole PEM block; without its END line (cut, or pasted in part), the
+        # base64 lines that follow the BEGIN line
+        Spec(
+            r"-----BEGIN" + _PEM_LABEL + r"(?:[\s\S]{0,16384}?-----END" + _PEM_LABEL
+            + r"|(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*)",
+            "-----begin",
+            chars="-",
+        ),
+    ),
+    "aws_secret_key": (
+        # aws_secret_access_key = ..., "SecretAccessKey": "...", secret_key: ...
+        _assignment(
+            "secret",
+            r"secret(?:(?<![a-z0-9]secret)|(?<=aws_secret)|(?<=awssecret))_?(?:access_?)?key",
+            _SECRET_40,
+        ),
+        # next to an access key ID, after it or before it
+        Spec(
+            r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])[\s\S]{0,100}?" + _SECRET_40,
+            "akia|asia",
+            chars="KS",
+            validate=_mixed_case,
+        ),
+        Spec(
+            _SECRET_40 + r"[\s\S]{0,100}?(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])",
+            "akia|asia",
+            chars="KS",
+            hints=("AKIA", "ASIA"),
+            validate=_mixed_case,
+        ),
+    ),
+    "aws_session_token": (
+        _assignment(
+            "token",
+            _word_after("token", "x-amz-security-", "aws_session_", "aws_security_", "session_", "session-", "session"),
+            r"(?P<value>[a-z0-9/+=%]{16,})",
+        ),
+    )
+    + tuple(Spec(prefix + r"[A-Za-z0-9/+=%]{40,}", prefix.lower(), chars=letter) for prefix, letter in _STS_PREFIXES),
+    "aws_access_key": (
+        Spec(
+            r"A(?<![A-Z0-9]A)(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])",
+            "akia|asia|abia|acca|a3t",
+            chars="KSBC3",
+        ),
+    ),
+    "aws_signature": (
+        # SigV4 signatures (presigned URLs, Authorization headers): valid until they expire
+        _assignment(
+            "signature",
+            r"signature(?:(?<![a-z0-9]signature)|(?<=x-amz-signature))",
+            r"(?P<value>[0-9a-f]{64})(?![0-9a-f])",
+        ),
+    ),
+    "bearer_token": (
+        # the value of an Authorization header, whatever its scheme (SigV4 included)
+        _assignment(
+            "authorization",
+            r"authorization(?:(?<![a-z0-9-]authorization)|(?<=proxy-authorization))",
+            r"(?P<value>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|api-key|oauth|dpop|aws4-hmac-sha256)"
+            r"(?:[ \t]+|%20)[^\r\n\"'`]+|[a-z0-9\-._~+/%]{16,}=*)",
+        ),
+        Spec(
+            _word("bearer") + r"(?:[ \t]+|%20)(?P<value>[a-z0-9\-._~+/]{16,}=*)",
+            "bearer",
+            validate=_has_digit,
+            on=LOWER,
+            needs_digit=True,
+        ),
+        # JSON Web Tokens
+        Spec(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyj", chars="J"),
+    ),
+    "api_key": (
+        # OpenAI and Anthropic keys
+        Spec(
+            r"sk-(?<![A-Za-z0-9_-]sk-)(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}",
+            "sk-",
+            chars="-",
+            validate=_has_digit,
+            needs_digit=True,
+        ),
+    )
+    + tuple(Spec(pattern, _literal_prefix(pattern), chars="_") for pattern in _UNDERSCORE_KEYS)
+    + (
+        # Slack, GitLab, Google keys
+        Spec(r"x(?<![A-Za-z0-9_-]x)(?:ox[abposre]-[A-Za-z0-9-]{10,}|app-\d-[A-Za-z0-9-]{10,})", "xox|xapp-", chars="-"),
+        Spec(r"glpat-(?<![A-Za-z0-9_-]glpat-)[A-Za-z0-9_-]{20,}", "glpat-", chars="-"),
+        Spec(r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}", "aiza", chars="z"),
+        # api_key=..., "x-api-key": "...", client_secret: ... and the like
+        _assignment("key", _word_after("key", *(f"{w}{s}" for w in ("api", "secret") for s in _SEP), "app_", "application_")),
+        _assignment("token", _word_after("token", *(f"{w}{s}" for w in ("api", "access", "auth", "refresh", "private") for s in _SEP))),
+        _assignment("secret", _word_after("secret", *(f"{w}{s}" for w in ("api", "client", "app") for s in _SEP))),
+    ),
+    "password": (
+        _assignment("pass", r"pass(?<![a-z0-9]pass)(?:word|wd|phrase)", _value(4)),
+        _assignment("pwd", _word("pwd"), _value(4)),
+        # user:password@host in a URL
+        Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", chars="@"),
+    ),
+    "credit_card": (
+        # 13 to 19 digits in groups of 4 or more, starting with 2-6 (checked by the validator)
+        Spec(r"####(?<!#####)(?<!#[ -]####)(?:[ -]?#){9,15}(?![ -]?#)", "[0-9]{4}", validate=_card_number, on=DIGITS),
+    ),
+    "email": (
+        Spec(
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}"
+            r"(?![A-Za-z0-9-])",
+            "@",
+            chars="@",
+        ),
+    ),
+    "ipv6": (
+        Spec(
+            r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:%[0-9A-Za-z]{1,16})?(?![\w:])",
+            ":[0-9a-f]{0,4}:",
+            chars=":",
+            validate=_ipv6,
+        ),
+    ),
+    "ipv4": (
+        Spec(r"#(?<![\w.#]#)#{0,2}\.#{1,3}\.#{1,3}\.#{1,3}(?![\w#]|\.#)", r"[0-9]\.[0-9]", chars=".", validate=_ipv4, on=DIGITS),
+    ),
+    "phone": (
+        # international, with a leading +
+        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", chars="+", validate=_phone_number, on=DIGITS),
+        # North American: (555) 123-4567, 555-123-4567, 555.123.4567
+        Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", chars="(", on=DIGITS),
+        Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
+    ),
+}
+
+# Keys of JSON objects (tool arguments, tool results) whose values are secrets
+# whatever they look like: ``{"password": "correct horse battery staple"}``. In
+# structured data the value's extent is known, so all of it is replaced; names are
+# compared lower-cased without ``_``, ``-`` and spaces. Bare ``token`` and ``key``
+# are left out: ``{"token": "hello", "logprob": -0.1}`` is model output.
+SECRET_KEYS: Dict[str, str] = {
+    **dict.fromkeys(("password", "passwd", "passphrase", "pwd", "userpassword", "dbpassword"), "password"),
+    **dict.fromkeys(("awssecretaccesskey", "secretaccesskey", "awssecretkey"), "aws_secret_key"),
+    **dict.fromkeys(("awssessiontoken", "sessiontoken", "awssecuritytoken", "securitytoken", "xamzsecuritytoken"), "aws_session_token"),
+    **dict.fromkeys(("authorization", "proxyauthorization"), "bearer_token"),
+    **dict.fromkeys(
+        (
+            "apikey", "xapikey", "apitoken", "apisecret", "accesstoken", "authtoken", "refreshtoken", "idtoken",
+            "clientsecret", "secret", "secretkey", "privatetoken", "ddapikey", "ddappkey", "appkey", "applicationkey",
+        ),
+        "api_key",
+    ),
+    **dict.fromkeys(("privatekey", "sshprivatekey", "privatekeypem"), "private_key"),
+}
+
+
+def secret_key_kind(name: str, enabled: "Tuple[str, ...]") -> Optional[str]:
+    """The detector a JSON key's value belongs to, if that detector is on."""
+    kind = SECRET_KEYS.get(name.lower().replace("_", "").replace("-", "").replace(" ", ""))
+    return kind if kind in enabled else None
+
+
+# Environment variables whose values are secrets, redacted wherever they appear
+# verbatim (marker kind by name; any other ``*_KEY``, ``*_SECRET``, ``*_TOKEN``,
+# ``*_PASSWORD`` variable is an ``env_secret``).
+ENV_KINDS = {
+    "AWS_ACCESS_KEY_ID": "aws_access_key",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+    "AWS_SECURITY_TOKEN": "aws_session_token",
+}
+ENV_SUFFIXES = ("_KEY", "_KEY_ID", "_SECRET", "_TOKEN", "_PASSWORD", "_PASSWD")
+#: Shorter values are not treated as secrets (``AWS_SECRET_ACCESS_KEY=testing`` in tests).
+ENV_MIN_LENGTH = 12
+
+
+def env_rules(environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
+    """Exact-value rules for the secrets in the process environment, longest first."""
+    environ = os.environ if environ is None else environ
+    found: Dict[str, str] = {}
+    for name, value in environ.items():
+        upper = name.upper()
+        kind = ENV_KINDS.get(upper)
+        if kind is None and upper.endswith(ENV_SUFFIXES):
+            kind = "env_secret"
+        value = value.strip()
+        if kind is not None and len(value) >= ENV_MIN_LENGTH and value not in found:
+            found[value] = kind
+    return [LiteralRule(kind, value) for value, kind in sorted(found.items(), key=lambda kv: -len(kv[0]))]
+
+
+def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
+    """The rules of one built-in detector (each compiles its pattern when first needed)."""
+    if name == "env_secret":
+        return env_rules(environ)
+    return [RegexRule(name, *spec) for spec in SPECS[name]]
+
+
+def names() -> Tuple[str, ...]:
+    return ("env_secret",) + tuple(SPECS)
