@@ -126,6 +126,10 @@ class TestAgent:
     def requests(self) -> List[Dict[str, Any]]:
         return get_json(self.url + "/test/session/requests")
 
+    def raw_bytes(self) -> bytes:
+        """Every byte the tracer sent to the agent (request bodies, decoded from the agent's base64)."""
+        return b"\n".join(base64.b64decode(r["body"]) for r in self.requests() if r.get("body"))
+
     def llmobs_spans(self, count: int = 1) -> List[Dict[str, Any]]:
         return wait_for(lambda: llmobs_spans(self.requests()), count)
 
