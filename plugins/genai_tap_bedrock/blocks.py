@@ -126,17 +126,16 @@ def parse_request(body: Mapping[str, Any], rec: CallRecord, inference_config: An
         rec.tools = tool_definitions(body.get("toolConfig"))
 
 
+def set_usage(rec: CallRecord, usage: Any, keys: Mapping[str, str]) -> None:
+    """A Converse-shaped ``usage`` block; ``keys`` names its input/output/cache fields."""
+    if isinstance(usage, Mapping):
+        rec.set_usage(usage.get(keys["input"]), usage.get(keys["output"]), usage.get(keys["cache_read"]), usage.get(keys["cache_write"]))
+
+
 def parse_output(body: Mapping[str, Any], rec: CallRecord, usage_keys: Mapping[str, str]) -> None:
     """``output.message``, ``stopReason`` and ``usage`` of a Converse-shaped response."""
     rec.set_finish([body.get("stopReason")])
-    usage = body.get("usage")
-    if isinstance(usage, Mapping):
-        rec.set_usage(
-            usage.get(usage_keys["input"]),
-            usage.get(usage_keys["output"]),
-            usage.get(usage_keys["cache_read"]),
-            usage.get(usage_keys["cache_write"]),
-        )
+    set_usage(rec, body.get("usage"), usage_keys)
     if rec.capture_content:
         out = (body.get("output") or {}).get("message")
         if isinstance(out, Mapping):
@@ -168,11 +167,4 @@ def stream_event(rec: CallRecord, state: Any, event: Mapping[str, Any], usage_ke
     elif "messageStop" in event:
         state.finish((event["messageStop"] or {}).get("stopReason"))
     elif "metadata" in event:
-        usage = (event["metadata"] or {}).get("usage")
-        if isinstance(usage, Mapping):
-            rec.set_usage(
-                usage.get(usage_keys["input"]),
-                usage.get(usage_keys["output"]),
-                usage.get(usage_keys["cache_read"]),
-                usage.get(usage_keys["cache_write"]),
-            )
+        set_usage(rec, (event["metadata"] or {}).get("usage"), usage_keys)

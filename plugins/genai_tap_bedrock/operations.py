@@ -44,19 +44,27 @@ class Operation:
         return result, False
 
 
-def _new_record(api: str, model_id: Any, config: Config, fmt: Optional[BodyFormat], ref: ModelRef) -> CallRecord:
-    operation = fmt.operation if fmt else _fallback_operation(ref)
+def _format_record(
+    api: str, model_id: Any, body: Optional[Mapping[str, Any]], config: Config
+) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
+    """The record of a call whose body is in a model family's native format, and that format."""
+    if not isinstance(model_id, str):
+        return None
+    ref = model_ids.resolve(model_id)
+    fmt = formats.select(ref, body)
     rec = CallRecord(
         api=api,
-        operation=operation,
-        request_model=str(model_id),
+        operation=fmt.operation if fmt else _fallback_operation(ref),
+        request_model=model_id,
         model=ref,
         family=fmt.name if fmt else None,
         capture_content=config.capture_content,
     )
-    if fmt is not None and fmt.output_type:
+    if fmt is not None:
         rec.output_type = fmt.output_type
-    return rec
+        if body is not None:
+            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
+    return rec, fmt
 
 
 def _fallback_operation(ref: ModelRef) -> str:
@@ -92,19 +100,12 @@ def json_body(raw: Any) -> Optional[Mapping[str, Any]]:
 class InvokeModel(Operation):
     api = "InvokeModel"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
-        model_id = params.get("modelId")
-        if not isinstance(model_id, str):
-            return None
-        ref = model_ids.resolve(model_id)
-        body = json_body(params.get("body"))
-        fmt = formats.select(ref, body)
-        rec = _new_record(self.api, model_id, config, fmt, ref)
-        rec.stream = self.streams
-        rec.guardrail_id = params.get("guardrailIdentifier")
-        if fmt is not None and body is not None:
-            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-        return rec, fmt
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
+        made = _format_record(self.api, params.get("modelId"), json_body(params.get("body")), config)
+        if made is not None:
+            made[0].stream = self.streams
+            made[0].guardrail_id = params.get("guardrailIdentifier")
+        return made
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -170,7 +171,7 @@ class _FailedRaw(io.RawIOBase):
 class Converse(Operation):
     api = "Converse"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
         model_id = params.get("modelId")
         if not isinstance(model_id, str):
             return None
@@ -215,18 +216,9 @@ class StartAsyncInvoke(Operation):
 
     api = "StartAsyncInvoke"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[CallRecord]:
-        model_id = params.get("modelId")
-        if not isinstance(model_id, str):
-            return None
-        ref = model_ids.resolve(model_id)
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
         body = params.get("modelInput")
-        body = body if isinstance(body, Mapping) else None
-        fmt = formats.select(ref, body)
-        rec = _new_record(self.api, model_id, config, fmt, ref)
-        if fmt is not None and body is not None:
-            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-        return rec, fmt
+        return _format_record(self.api, params.get("modelId"), body if isinstance(body, Mapping) else None, config)
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -279,19 +271,19 @@ def invoke_stream_reader(fmt: Optional[BodyFormat]):
             return
         if fmt is not None:
             fmt.parse_chunk(chunk, rec, state)
-        metrics = chunk.get(INVOCATION_METRICS)
-        if isinstance(metrics, Mapping):  # Bedrock's own count for the whole call
-            rec.set_usage(
-                metrics.get("inputTokenCount"),
-                metrics.get("outputTokenCount"),
-                metrics.get("cacheReadInputTokenCount"),
-                metrics.get("cacheWriteInputTokenCount"),
-            )
+        # Bedrock's own count for the whole call, in the family's last chunk
+        blocks.set_usage(rec, chunk.get(INVOCATION_METRICS), INVOCATION_USAGE)
 
     return read
 
 
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
+INVOCATION_USAGE = {
+    "input": "inputTokenCount",
+    "output": "outputTokenCount",
+    "cache_read": "cacheReadInputTokenCount",
+    "cache_write": "cacheWriteInputTokenCount",
+}
 
 OPERATIONS: Dict[str, Operation] = {
     "InvokeModel": InvokeModel(),

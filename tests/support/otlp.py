@@ -19,19 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 KINDS = {"/v1/traces": ExportTraceServiceRequest, "/v1/metrics": ExportMetricsServiceRequest, "/v1/logs": ExportLogsServiceRequest}
 
 
-def any_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind)
-
-
-def attributes(kvs: Any) -> Dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+from genai_tap_collector.otlp import any_value, attributes  # noqa: E402  (the collector's decoding, reused)
 
 
 class _Store:

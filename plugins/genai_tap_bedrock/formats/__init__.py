@@ -264,6 +264,14 @@ def tool_definitions(tools: Any, pick: Callable[[Mapping[str, Any]], Any]) -> Op
     return out or None
 
 
+def stream_choices(stream: Any, choices: Any, text_key: str, reason_key: str) -> None:
+    """Stream chunks that carry a list of choices, each with a text delta and a stop reason."""
+    for index, choice in enumerate(choices or ()):
+        if isinstance(choice, Mapping):
+            stream.text(index, choice.get(text_key))
+            stream.finish(choice.get(reason_key))
+
+
 def prompt_input(rec: CallRecord, prompt: Any) -> None:
     """A single prompt string (text-completion bodies) as the user's message."""
     if rec.capture_content and prompt is not None:

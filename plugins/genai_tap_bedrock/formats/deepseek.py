@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from genai_tap.record import CallRecord
 from genai_tap.semconv import OP_TEXT_COMPLETION
 
-from . import BodyFormat, copy_params, prompt_input, set_choices
+from . import BodyFormat, copy_params, prompt_input, set_choices, stream_choices
 
 PARAMS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "stop_sequences": "stop"}
 
@@ -34,7 +34,4 @@ class DeepSeek(BodyFormat):
         set_choices(rec, [(str(c.get("text", "")), c.get("stop_reason")) for c in choices])
 
     def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
-        for index, choice in enumerate(chunk.get("choices") or ()):
-            if isinstance(choice, Mapping):
-                stream.text(index, choice.get("text"))
-                stream.finish(choice.get("stop_reason"))
+        stream_choices(stream, chunk.get("choices"), "text", "stop_reason")

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from genai_tap.record import CallRecord
 from genai_tap.semconv import OP_TEXT_COMPLETION
 
-from . import BodyFormat, copy_params, prompt_input, set_choices
+from . import BodyFormat, copy_params, prompt_input, set_choices, stream_choices
 
 PARAMS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop"}
 
@@ -37,7 +37,4 @@ class Mistral(BodyFormat):
         set_choices(rec, [(str(o.get("text", "")), o.get("stop_reason")) for o in outputs])
 
     def parse_chunk(self, chunk: Mapping[str, Any], rec: CallRecord, stream: Any) -> None:
-        for index, out in enumerate(chunk.get("outputs") or ()):
-            if isinstance(out, Mapping):
-                stream.text(index, out.get("text"))
-                stream.finish(out.get("stop_reason"))
+        stream_choices(stream, chunk.get("outputs"), "text", "stop_reason")

@@ -250,32 +250,18 @@ def _put(attrs: Dict[str, Any], name: str, value: Any) -> None:
 class _Instruments:
     """The GenAI client metrics, with the conventions' advisory buckets."""
 
+    #: (attribute, metric name, unit, description, advisory buckets)
+    HISTOGRAMS = (
+        ("duration", sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration", sc.DURATION_BUCKETS),
+        ("tokens", sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used", sc.TOKEN_BUCKETS),
+        ("ttfc", sc.METRIC_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a streamed response", sc.DURATION_BUCKETS),
+        ("tpoc", sc.METRIC_TIME_PER_OUTPUT_CHUNK, "s", "Time between chunks of a streamed response, after the first", sc.DURATION_BUCKETS),
+    )
+
     def __init__(self, meter_provider: Any) -> None:
         meter = meter_provider.get_meter(SCOPE, __version__)
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.tokens = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
-        )
-        self.ttfc = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time to receive the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.tpoc = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between chunks of a streamed response, after the first",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
+        for attr, name, unit, description, buckets in self.HISTOGRAMS:
+            setattr(self, attr, meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets))
 
     def record(self, rec: "CallRecord") -> None:
         attrs = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
