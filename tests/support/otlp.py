@@ -16,10 +16,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from genai_tap_collector.otlp import any_value, attributes  # the collector's own decoding
+
 KINDS = {"/v1/traces": ExportTraceServiceRequest, "/v1/metrics": ExportMetricsServiceRequest, "/v1/logs": ExportLogsServiceRequest}
 
 
-from genai_tap_collector.otlp import any_value, attributes  # noqa: E402  (the collector's decoding, reused)
 
 
 class _Store:
