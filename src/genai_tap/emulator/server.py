@@ -189,6 +189,9 @@ class Emulator:
 class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+    # and the client's delayed ACK add about 40 ms to every answer.
+    disable_nagle_algorithm = True
     server_version = "genai-tap-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
