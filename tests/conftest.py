@@ -90,6 +90,9 @@ class Telemetry:
         self.sink = sink
 
     def spans(self) -> List[Any]:
+        from genai_tap.finisher import finisher
+
+        assert finisher.drain(30), "genai-tap's finisher did not finish the ended calls"
         return list(self._spans.get_finished_spans())
 
     def span(self) -> Any:
@@ -98,6 +101,9 @@ class Telemetry:
         return spans[0]
 
     def metric_points(self) -> Dict[str, List[Any]]:
+        from genai_tap.finisher import finisher
+
+        assert finisher.drain(30)
         data = self._metrics.get_metrics_data()
         out: Dict[str, List[Any]] = {}
         for rm in data.resource_metrics if data else ():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from genai_tap.config import Config, get_config
@@ -115,8 +116,8 @@ class InvokeModel(Operation):
         if fmt is None or not fmt.reads_response or "json" not in str(result.get("contentType", "")):
             return result, False
         data = take_body(result, get_config().max_body_bytes)
-        if data is not None:
-            _parse(f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec)
+        if data is not None:  # parsed on the finisher thread, not the app's
+            call.prepare = partial(_parse, f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec)
         return result, False
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import wrapt
@@ -150,10 +151,15 @@ COMPLETE, STOPPED, FAILED, ABANDONED = "complete", "stopped", "failed", "abandon
 
 
 def _finish(call: Call, seen: List[Tuple[Event, int]], reader: Reader, error: Optional[BaseException], how: str) -> None:
-    """Interpret what the app received and end the call (once)."""
+    """The stream is over: end the call (once); its events are read on the finisher thread."""
     if call.ended:
         return
-    rec = call.record
+    call.prepare = partial(_interpret, call.record, seen, reader, error, how)
+    call.end()
+
+
+def _interpret(rec: CallRecord, seen: List[Tuple[Event, int]], reader: Reader, error: Optional[BaseException], how: str) -> None:
+    """Turn what the app received into the record: output, usage, finish reasons, timing."""
     try:
         rec.chunk_count = len(seen)
         state = StreamState()
@@ -169,12 +175,11 @@ def _finish(call: Call, seen: List[Tuple[Event, int]], reader: Reader, error: Op
             rec.set_finish(state.reasons)
         if out is not None and rec.capture_content:
             rec.output_messages = [out]
-        if error is not None:
-            rec.fail(error, error_code(error))
-        elif how in (STOPPED, ABANDONED):
-            rec.stopped_early = True  # the app's choice, not an error: status stays unset
-            if how == ABANDONED:
-                rec.attributes[STREAM_ABANDONED] = True
     except Exception as exc:
         report(f"bedrock {rec.api}: reading the stream", exc)
-    call.end()
+    if error is not None:
+        rec.fail(error, error_code(error))
+    elif how in (STOPPED, ABANDONED):
+        rec.stopped_early = True  # the app's choice, not an error: status stays unset
+        if how == ABANDONED:
+            rec.attributes[STREAM_ABANDONED] = True

@@ -20,9 +20,10 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from .config import Config, get_config
+from .finisher import finisher
 from .guard import logger, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,13 +35,16 @@ if TYPE_CHECKING:  # pragma: no cover
 class Call:
     """One call in flight: its record and each sink's handle."""
 
-    __slots__ = ("record", "plugin_state", "_handles", "_policy", "_released", "_ended", "_lock")
+    __slots__ = ("record", "plugin_state", "prepare", "_handles", "_policy", "_released", "_ended", "_lock")
 
     def __init__(
         self, record: "CallRecord", handles: "List[Tuple[Sink, Any]]", policy: "Optional[ContentPolicy]" = None
     ) -> None:
         self.record = record
         self.plugin_state: Any = None  # whatever the plugin needs to finish the call (e.g. its parser)
+        #: work the plugin left for later (parsing the response or the stream's events): it
+        #: runs on the finisher thread, before redaction and the sinks
+        self.prepare: "Optional[Callable[[], None]]" = None
         self._handles = handles  # (sink, handle) for each sink that started
         self._policy = policy
         self._released = False
@@ -63,9 +67,10 @@ class Call:
                 report(f"{sink.name} sink (release)", exc)
 
     def end(self, end_ns: Optional[int] = None) -> bool:
-        """Close every sink's span, once; returns False if it was already ended.
+        """The call is over: stamp the time and hand it to the finisher, once.
 
-        The content policy runs first, so sinks only ever see redacted content.
+        Returns False if it was already ended. The rest (:meth:`finish`) runs on
+        genai-tap's finisher thread, not the app's.
         """
         with self._lock:
             if self._ended:
@@ -75,19 +80,33 @@ class Call:
         if record.end_ns is None:
             record.end_ns = end_ns or time.time_ns()
         if self._handles:
-            if self._policy is not None:
-                self._policy.apply(record)
-            else:  # no policy could be built: nothing leaves unredacted
-                from .privacy.policy import DROPPED_REDACTION_UNAVAILABLE, drop_content
+            finisher.submit(self.finish)
+        return True
 
-                drop_content(record, DROPPED_REDACTION_UNAVAILABLE)
-                record.error_message = record.error_stack = record.error_type
+    def finish(self) -> None:
+        """Complete the record, redact it, and close every sink's span.
+
+        The content policy runs before any sink reads the record, so sinks only ever
+        see redacted content.
+        """
+        record = self.record
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception as exc:
+                report(f"{record.api}: reading the response", exc)
+        if self._policy is not None:
+            self._policy.apply(record)
+        else:  # no policy could be built: nothing leaves unredacted
+            from .privacy.policy import DROPPED_REDACTION_UNAVAILABLE, drop_content
+
+            drop_content(record, DROPPED_REDACTION_UNAVAILABLE)
+            record.error_message = record.error_stack = record.error_type
         for sink, handle in self._handles:
             try:
                 sink.finish(record, handle)
             except Exception as exc:
                 report(f"{sink.name} sink (finish)", exc)
-        return True
 
 
 class Tap:
@@ -152,8 +171,12 @@ class Tap:
                 report(f"{sink.name} sink (start)", exc)
         return Call(record, handles, self.policy if handles else None)
 
+    def drain(self, timeout_s: Optional[float] = None) -> bool:
+        """Wait until every ended call has been finished by the sinks."""
+        return finisher.drain(timeout_s)
+
     def flush(self, timeout_s: Optional[float] = None) -> bool:
-        """Export what the sinks hold, waiting at most the timeout; False if it ran out."""
+        """Finish the ended calls and export what the sinks hold, within the timeout."""
         timeout = self.config.flush_timeout if timeout_s is None else timeout_s
         return _within(timeout, "flush", [(sink, lambda s=sink: s.flush(timeout)) for sink in self._sinks or ()])
 
@@ -169,11 +192,14 @@ class Tap:
         return _within(timeout, "shutdown", [(sink, lambda s=sink: s.shutdown(timeout)) for sink in sinks])
 
 
+
 def _within(timeout: float, what: str, jobs: "List[Tuple[Sink, Any]]") -> bool:
+    """Finish the ended calls, then run the sink jobs, on a daemon thread, within ``timeout``."""
     if not jobs:
-        return True
+        return finisher.drain(timeout)
 
     def run() -> None:
+        finisher.drain(timeout)
         for sink, job in jobs:
             try:
                 job()

@@ -352,6 +352,7 @@ def test_every_sink_gets_the_redacted_record() -> None:
     call.release()
     assert call.end()
     assert not call.end()  # once
+    assert tap.drain(10)  # sinks finish on genai-tap's finisher thread
     assert first.finished == second.finished
     assert ACCESS_KEY not in first.finished[0]["content"]
     assert first.finished[0]["attributes"][sc.CONTENT_REDACTIONS] == 1
@@ -362,7 +363,9 @@ def test_content_capture_off_removes_whatever_a_plugin_left() -> None:
     seen = Seen(cfg)
     rec = record(capture_content=False, input_messages=[message("user", [text_part("leaked by a careless plugin")])])
     rec.params["negative_prompt"] = "also leaked"
-    Tap(cfg, sinks=[seen]).begin(rec).end()
+    tap = Tap(cfg, sinks=[seen])
+    tap.begin(rec).end()
+    assert tap.drain(10)
     assert "leaked" not in seen.finished[0]["content"]
     assert sc.CONTENT_DROPPED not in seen.finished[0]["attributes"]  # asked for, not a failure
 
@@ -377,6 +380,7 @@ def test_without_a_policy_nothing_leaves_unredacted() -> None:
     rec = record(input_messages=[message("user", [text_part(f"key {ACCESS_KEY}")])])
     rec.fail(RuntimeError(f"failed for {ACCESS_KEY}"), "ValidationException")
     tap.begin(rec).end()
+    assert tap.drain(10)
     assert tap.policy is None
     assert ACCESS_KEY not in seen.finished[0]["content"] and seen.finished[0]["error"] == "ValidationException"
     assert seen.finished[0]["attributes"][sc.CONTENT_DROPPED] == "redaction_unavailable"

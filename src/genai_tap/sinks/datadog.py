@@ -38,11 +38,12 @@ INSTALL_HINT = "pip install 'genai-tap[datadog]'"
 class _Handle:
     """This call in Datadog: our LLMObs span, or the span of ddtrace's integration."""
 
-    __slots__ = ("span", "peer")
+    __slots__ = ("span", "peer", "record")
 
-    def __init__(self, span: Any = None, peer: Any = None) -> None:
+    def __init__(self, span: Any = None, peer: Any = None, record: "Optional[CallRecord]" = None) -> None:
         self.span = span  # genai-tap's LLMObs span
         self.peer = peer  # ddtrace's own span for this call, when it records it instead
+        self.record = record
 
 
 class DatadogSink(Sink):
@@ -70,7 +71,7 @@ class DatadogSink(Sink):
             if theirs:
                 if peer is not None:
                     self._link(rec, peer)
-                return _Handle(peer=peer)
+                return _Handle(peer=peer, record=rec)
         factory = self.llmobs.embedding if llmobs_io.span_kind(rec) == llmobs_io.KIND_EMBEDDING else self.llmobs.llm
         span = contextvars.copy_context().run(
             factory,
@@ -86,12 +87,14 @@ class DatadogSink(Sink):
             raise
         return handle
 
+    def release(self, handle: Any) -> None:
+        # ddtrace's span for the call ends as soon as its wrapper returns (calls are
+        # finished later, off the app's thread): give it the OpenTelemetry ids now
+        if handle is not None and handle.peer is not None:
+            _tag_peer(handle.peer, handle.record)
+
     def finish(self, rec: "CallRecord", handle: Any) -> None:
-        if handle is None:
-            return
-        if handle.span is None:
-            if handle.peer is not None:
-                _tag_peer(handle.peer, rec)
+        if handle is None or handle.span is None:
             return
         span = handle.span
         try:
