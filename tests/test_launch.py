@@ -73,6 +73,24 @@ def test_genai_tap_run_exports_spans_and_metrics(emulator: Any, otlp: Any, tmp_p
     assert tokens["input"]["unit"] == "{token}" and tokens["input"]["bounds"] == list(sc.TOKEN_BUCKETS)
 
 
+APP_TWICE = """
+import json, boto3
+client = boto3.client("bedrock-runtime")
+for _ in range(2):
+    client.invoke_model(modelId="us.amazon.nova-lite-v1:0", body=json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}))
+"""
+
+
+@pytest.mark.parametrize("preference, temporality", [("cumulative", 2), ("delta", 1)])
+def test_metric_temporality(preference: str, temporality: int, emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    env = _env(emulator.url, otlp, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=preference)
+    proc = run_app(APP_TWICE, env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    points = [p for p in otlp.wait_for(otlp.metric_points) if p["name"] == sc.METRIC_OPERATION_DURATION]
+    assert points and all(p["temporality"] == temporality for p in points)  # AGGREGATION_TEMPORALITY_DELTA = 1
+    assert sum(p["count"] for p in points) == 2
+
+
 def test_bootstrap_does_not_import_botocore(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = "import sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'opentelemetry', 'wrapt', 'ddtrace')))\n"
     proc = run_app(app, _env(emulator.url, otlp), tmp_path)

@@ -82,6 +82,7 @@ class _Store:
                         for p in m.histogram.data_points:
                             out.append({
                                 "name": m.name,
+                                "temporality": m.histogram.aggregation_temporality,
                                 "unit": m.unit,
                                 "attributes": attributes(p.attributes),
                                 "count": p.count,

@@ -30,6 +30,7 @@ from .._version import __version__
 from ..guard import logger
 from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
+from .otel_metrics import OwnHistograms, SdkInstruments
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
@@ -75,9 +76,14 @@ class OtelSink(Sink):
         tracer_provider = tracer_provider or _given.get("tracer")
         meter_provider = meter_provider or _given.get("meter")
         mp = meter_provider or _global_meter_provider()
-        if mp is None:
-            mp = _own_meter_provider()
-            if mp is not None:
+        self._metrics: Any = None
+        if mp is not None:
+            self._metrics = SdkInstruments(mp)
+        else:  # genai-tap's own: fast histograms, plus an SDK provider for the SDK's own processor metrics
+            exporter = _metric_exporter()
+            if exporter is not None:
+                self._metrics = OwnHistograms(exporter, _resource())
+                mp = _own_meter_provider(_metric_exporter())
                 self._owned.append(mp)
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
         if tp is None:
@@ -88,7 +94,6 @@ class OtelSink(Sink):
         self.tracer_provider = tp
         self.meter_provider = mp
         self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
-        self._metrics = _Instruments(mp) if mp is not None else None
         self._events = None
         if config.content_in_event:
             lp = logger_provider or _own_logger_provider()
@@ -204,10 +209,14 @@ class OtelSink(Sink):
             fn = getattr(provider, "force_flush", None)
             if fn is not None:
                 fn(int(timeout_s * 1000))
+        if self._metrics is not None:
+            self._metrics.flush(timeout_s)
 
     def shutdown(self, timeout_s: float) -> None:
         """Flush and stop the providers genai-tap made; the app's own are left to the app."""
         millis = max(1, int(timeout_s * 1000))
+        if self._metrics is not None:
+            self._metrics.shutdown(timeout_s)
         for provider in self._owned:
             provider.force_flush(millis)
             if hasattr(provider, "get_meter"):
@@ -245,48 +254,6 @@ def exception_attributes(rec: "CallRecord") -> Dict[str, Any]:
 def _put(attrs: Dict[str, Any], name: str, value: Any) -> None:
     if value is not None:
         attrs[name] = value
-
-
-class _Instruments:
-    """The GenAI client metrics, with the conventions' advisory buckets."""
-
-    #: (attribute, metric name, unit, description, advisory buckets)
-    HISTOGRAMS = (
-        ("duration", sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration", sc.DURATION_BUCKETS),
-        ("tokens", sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used", sc.TOKEN_BUCKETS),
-        ("ttfc", sc.METRIC_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a streamed response", sc.DURATION_BUCKETS),
-        ("tpoc", sc.METRIC_TIME_PER_OUTPUT_CHUNK, "s", "Time between chunks of a streamed response, after the first", sc.DURATION_BUCKETS),
-    )
-
-    def __init__(self, meter_provider: Any) -> None:
-        meter = meter_provider.get_meter(SCOPE, __version__)
-        for attr, name, unit, description, buckets in self.HISTOGRAMS:
-            setattr(self, attr, meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets))
-
-    def record(self, rec: "CallRecord") -> None:
-        attrs = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
-        if rec.server_address:
-            attrs[sc.SERVER_ADDRESS] = rec.server_address
-            if rec.server_port:
-                attrs[sc.SERVER_PORT] = rec.server_port
-        if rec.response_model:
-            attrs[sc.RESPONSE_MODEL] = rec.response_model
-        if rec.error_type:
-            attrs[sc.ERROR_TYPE] = rec.error_type
-        duration = rec.duration_s
-        if duration is not None:
-            self.duration.record(duration, attrs)
-        if rec.input_tokens is not None:
-            self.tokens.record(rec.input_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-        if rec.output_tokens is not None:
-            self.tokens.record(rec.output_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
-        if rec.stream:
-            ttfc = rec.time_to_first_chunk_s
-            if ttfc is not None:
-                self.ttfc.record(ttfc, attrs)
-            if rec.chunk_count > 1 and rec.last_chunk_ns is not None and rec.first_chunk_ns is not None:
-                per_chunk = (rec.last_chunk_ns - rec.first_chunk_ns) / 1e9 / (rec.chunk_count - 1)
-                self.tpoc.record(per_chunk, attrs)
 
 
 # ---------------------------------------------------------------------- providers
@@ -405,25 +372,30 @@ def _quiet_exporter_logs() -> None:
             log.addFilter(DuplicateFilter())
 
 
-def _own_meter_provider() -> Any:
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
-
+def _metric_exporter() -> Any:
+    """The metric exporter ``OTEL_METRICS_EXPORTER`` and the OTLP protocol ask for (None: none)."""
     choice = _exporter_choice("OTEL_METRICS_EXPORTER")
     if choice is None:
         return None
     if choice == "console":
-        exporter: Any = ConsoleMetricExporter()
-    elif _protocol("METRICS") == "grpc":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    if _protocol("METRICS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        exporter = OTLPMetricExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+        return OTLPMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
 
-        exporter = OTLPMetricExporter()
-    reader = PeriodicExportingMetricReader(exporter)
-    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
+    return OTLPMetricExporter()
+
+
+def _own_meter_provider(exporter: Any) -> Any:
+    """An SDK MeterProvider for what the SDK measures itself (spans dropped from a full queue)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    return MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter)], resource=_resource(), shutdown_on_exit=False)
 
 
 def _own_logger_provider() -> Any:
