@@ -8,7 +8,10 @@ and ``main(args) -> int``; those modules import their heavy parts inside
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `genai-tap run` must start fast: typing alone costs milliseconds
+    from typing import List, Optional
 
 # name -> module; the order is the order of ``genai-tap --help``.
 COMMANDS = {
@@ -21,7 +24,7 @@ COMMANDS = {
 }
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: "Optional[List[str]]" = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "run":  # the launcher's hot path: no argparse, no other imports
         from .launcher import run
