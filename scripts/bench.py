@@ -639,7 +639,10 @@ def emulator_main() -> int:
     # The emulator writes headers and body separately; with Nagle's algorithm on, each
     # response then waits ~40 ms for the client's delayed ACK. Not what Bedrock does.
     server._Handler.disable_nagle_algorithm = True
-    emu = Emulator(keep_requests=1).start()
+    try:
+        emu = Emulator(keep_requests=1, stream_chunks=STREAM_CHUNKS).start()
+    except TypeError:  # an emulator without streaming
+        emu = Emulator(keep_requests=1).start()
     sys.stdout.write(emu.url + "\n")
     sys.stdout.flush()
     sys.stdin.read()  # until the coordinator closes our stdin
@@ -1179,10 +1182,13 @@ class Bench:
         if "stream" in dict(ops):
             chunks = self.stream_chunks or STREAM_CHUNKS
             w(f"ConverseStream: {self.stream_chunks} content chunks per call; added µs per chunk = added / {chunks}")
+            w(f"  (and, for comparison, the marginal cost: (stream added - Converse added) / {chunks})")
             for cfg in self.cfgs:
                 value = self.result(cfg, "stream") if cfg.kind != "bare" else None
                 if value is not None:
-                    w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk")
+                    conv = self.result(cfg, "converse") if "converse" in dict(ops) else None
+                    marginal = f"   marginal {(value - conv) / chunks:6.2f} µs/chunk" if conv is not None else ""
+                    w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk{marginal}")
             w("")
         else:
             w("ConverseStream: not measured (the emulator has no ConverseStream yet)")
