@@ -242,8 +242,13 @@ class Worker:
         errors = 0
         first_error = None
         chunks = 0
+        cpu = time.process_time_ns  # every thread of the process: the app's, finishers, exporters
         gc.collect()
+        cpu0 = cpu()
+        tcpu = time.thread_time_ns  # the app's thread only
+        thread_times = []
         for _ in range(n):
+            c0 = tcpu()
             t0 = clock()
             try:
                 chunks = fn()
@@ -251,10 +256,14 @@ class Worker:
                 errors += 1
                 first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
             times.append(clock() - t0)
+            thread_times.append(tcpu() - c0)
+        cpu1 = cpu()
         t0 = clock()
         self.flush()
-        return {"times": times, "errors": errors, "error": first_error, "chunks": chunks,
-                "flush_us": (clock() - t0) / 1000}
+        cpu2 = cpu()
+        return {"times": times, "thread_times": thread_times, "errors": errors, "error": first_error, "chunks": chunks,
+                "flush_us": (clock() - t0) / 1000, "cpu_calls_us": (cpu1 - cpu0) / 1000,
+                "cpu_flush_us": (cpu2 - cpu1) / 1000}
 
     # ---------------------------------------------------------------- checks
     def appthread(self, n: int, ops: List[str]) -> Dict[str, Any]:
@@ -805,6 +814,8 @@ class Bench:
         self.proof: Dict[str, Dict[str, Dict[str, int]]] = {}  # cfg -> op -> counters delivered
         self.calls: Dict[str, Dict[str, int]] = {}  # cfg -> op -> timed calls made
         self.flush_us: Dict[str, Dict[str, List[float]]] = {}
+        self.cpu_us: Dict[str, Dict[str, List[float]]] = {}  # CPU of all threads per call, incl. flush
+        self.thread_us: Dict[str, Dict[str, List[float]]] = {}  # per-round median CPU of the app's thread per call
         self.unavailable: Dict[str, str] = {}
         self.stream_chunks: Optional[int] = None
         self.memory: Dict[str, Dict[str, int]] = {}
@@ -932,6 +943,9 @@ class Bench:
         self.calls.setdefault(cfg.name, {})[op] = self.calls.get(cfg.name, {}).get(op, 0) + n
         self.blocks.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["times"]) / 1000.0)
         self.flush_us.setdefault(cfg.name, {}).setdefault(op, []).append(reply["flush_us"] / n)
+        self.thread_us.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["thread_times"]) / 1000.0)
+        self.cpu_us.setdefault(cfg.name, {}).setdefault(op, []).append(
+            (reply["cpu_calls_us"] + reply["cpu_flush_us"]) / n)
 
     def run_rounds(self) -> None:
         args = self.args
@@ -1161,6 +1175,34 @@ class Bench:
                 line += f"{cell:>22}"
             w(line)
         w("")
+        # CPU: the app's thread, and all threads
+        for title, table in (
+            ("CPU time of the app's thread added per call (thread_time; immune to waiting for a CPU), µs", self.thread_us),
+            ("CPU time added per call, all threads of the process (the app's, genai-tap's finisher, exporters; "
+             "including each block's flush and export), µs", self.cpu_us),
+        ):
+            w(title)
+            w(head)
+            for cfg in self.cfgs:
+                if cfg.name not in table or cfg.name == "bare-a":
+                    continue
+                line = f"{cfg.label:{width}}"
+                for op, _ in ops:
+                    mine = table.get(cfg.name, {}).get(op)
+                    a = table.get("bare-a", {}).get(op)
+                    b = table.get("bare-b", {}).get(op)
+                    if cfg.name == "bare-b" and a and mine:
+                        k = min(len(mine), len(a))
+                        cell = f"{median([abs(mine[i] - a[i]) for i in range(k)]):.1f}"
+                    elif mine and a and b and self.result(cfg, op) is not None:
+                        k = min(len(mine), len(a), len(b))
+                        cell = f"{median([mine[i] - (a[i] + b[i]) / 2 for i in range(k)]):.1f}"
+                    else:
+                        cell = "-"
+                    line += f"{cell:>22}"
+                w(line.replace(f"{cfg.label:{width}}", f"{'noise |bare a - bare b|':{width}}", 1)
+                  if cfg.name == "bare-b" else line)
+            w("")
         # proof
         w("Proof: spans delivered per timed call (GenAI spans at its OTLP receiver; APM traces / LLMObs spans "
           "at its agent)")
@@ -1350,7 +1392,8 @@ def coordinator(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps({
             "blocks_us": bench.blocks, "proof": bench.proof, "calls": bench.calls, "memory": bench.memory,
             "startup": bench.startup, "appthread": bench.appthread, "embedcheck": bench.embedcheck,
-            "flush_us_per_call": bench.flush_us, "unavailable": bench.unavailable,
+            "flush_us_per_call": bench.flush_us, "cpu_us_per_call": bench.cpu_us,
+            "thread_cpu_us_per_call": bench.thread_us, "unavailable": bench.unavailable,
             "failed": {c.name: c.failed for c in bench.cfgs if c.failed},
         }, indent=1))
     return 0
@@ -1359,8 +1402,8 @@ def coordinator(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15, help="rounds of interleaved blocks (default 15)")
-    parser.add_argument("--calls", type=int, default=100, help="timed calls per block (default 100)")
+    parser.add_argument("--rounds", type=int, default=30, help="rounds of interleaved blocks (default 30)")
+    parser.add_argument("--calls", type=int, default=50, help="timed calls per block (default 50)")
     parser.add_argument("--warmup", type=int, default=40, help="untimed calls per operation first (default 40)")
     parser.add_argument("--startup-runs", type=int, default=30, help="runs of each start-up command (default 30)")
     parser.add_argument("--profile-calls", type=int, default=50, help="calls profiled for the app-thread check")
