@@ -805,7 +805,7 @@ class Bench:
         self.cfgs = [c for c in configurations() if not args.configs or c.name in args.configs or c.role == "bare"]
         self.ops = [(k, label) for k, label in OPERATIONS if not args.ops or k in args.ops]
         self.ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.pin = not args.no_pin and self.ncpu >= 2 and hasattr(os, "sched_setaffinity")
+        self.pin = args.pin and self.ncpu >= 2 and hasattr(os, "sched_setaffinity")
         cpus = sorted(os.sched_getaffinity(0)) if self.pin else []
         self.worker_cpu = cpus[0] if cpus else None
         self.service_cpu = cpus[-1] if cpus else None
@@ -1118,7 +1118,7 @@ class Bench:
           + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
         w(f"  {args.rounds} rounds x {args.calls} calls per block, {args.warmup} warm-up calls; "
           f"configurations interleaved, order rotated each round"
-          + ("; workers pinned to one CPU, emulator/receivers to the other" if self.pin else ""))
+          + ("; workers pinned to one CPU, emulator/receivers to the other" if self.pin else "; not pinned to CPUs"))
         w("  added = per-round (config median - mean of the two bare medians), median over rounds; "
           "ratio = added / best peer's added")
         w("")
@@ -1410,7 +1410,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--configs", nargs="*", help="only these configurations (bare ones always run)")
     parser.add_argument("--ops", nargs="*", help="only these operations: " + ", ".join(k for k, _ in OPERATIONS))
     parser.add_argument("--skip-startup", action="store_true", help="do not measure start-up")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin every worker to one CPU and the emulator/receivers to the other (a 1-vCPU app: "
+                             "genai-tap's finisher thread then shares the app's CPU)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: 3 rounds x 30 calls")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
