@@ -1268,7 +1268,7 @@ class Bench:
                          for label, per_op in self.appthread_extra(cfg.name).items()]
                 w(f"  {cfg.label:{width}} " + ("; ".join(parts) if parts else "nothing"))
             w("  (looked for: " + ", ".join(label for label, _ in APP_THREAD_PATTERNS) + "; 'span processor' is "
-              "the SDK's BatchSpanProcessor.on_end, a queue append; 'ddtrace writer/encoder' is ddtrace encoding "
+              "the SDK's BatchSpanProcessor.on_start/on_end (a no-op / a queue append); 'ddtrace writer/encoder' is ddtrace encoding "
               "the finished trace)")
             w("")
         # targets
@@ -1352,7 +1352,8 @@ class Bench:
             extra = self.appthread_extra("tap-otel")
             offenders = {k: v for k, v in extra.items() if k != "span processor"}
             lines.append(f"{verdict(not offenders)} no export or serialisation on the app's thread (OTel sink, content "
-                         "off): " + ("only the span processor's queue append, per a profile of the calling thread"
+                         "off): " + ("only the span processor's on_start/on_end (a no-op / a queue append), per a profile of the "
+                                     "calling thread"
                                      if not offenders else "; ".join(f"{k}: {v}" for k, v in offenders.items())))
             if "tap-otel-content" in self.appthread:
                 extra = self.appthread_extra("tap-otel-content").get("json encode")
