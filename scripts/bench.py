@@ -1233,7 +1233,8 @@ class Bench:
                     w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk{marginal}")
             w("")
         else:
-            w("ConverseStream: not measured (the emulator has no ConverseStream yet)")
+            w("ConverseStream: not measured (" + ("the emulator has no ConverseStream"
+                                                  if "stream" in self.unavailable else "not in this run") + ")")
             w("")
         # memory
         w("Peak memory (RSS) per worker process, MB (delta over bare boto3)")
@@ -1315,7 +1316,8 @@ class Bench:
             if self.stream_chunks != STREAM_CHUNKS:
                 lines.append(f"     note: the stream had {self.stream_chunks} chunks, not {STREAM_CHUNKS}")
         else:
-            lines.append("N/A  OTel sink <= 2.5 µs per stream chunk: ConverseStream not available in the emulator yet")
+            why = "the emulator has no ConverseStream" if "stream" in self.unavailable else "not in this run (--ops)"
+            lines.append(f"N/A  OTel sink <= 2.5 µs per stream chunk: {why}")
         # 3. embeddings: no parse, no copy
         checks = {n: c for n, c in self.embedcheck.items() if n.startswith("tap-")}
         if checks:
@@ -1345,6 +1347,10 @@ class Bench:
                          f"+{boot['added_ms']:.1f} ms (sitecustomize)"
                          + (f"; genai-tap run adds +{run['added_ms']:.1f} ms including the launcher's own "
                             "interpreter start" if run and run.get("added_ms") is not None else ""))
+            imp = next((c for c in self.startup if c["name"].startswith("PYTHONPATH") and "boto3" in c["name"]), None)
+            if imp and not imp["error"] and imp.get("added_ms") is not None:
+                lines.append(f"     note: an app that imports boto3 but never calls Bedrock pays +{imp['added_ms']:.1f} ms "
+                             "more at import (the plugin installs when botocore.client is imported)")
         else:
             lines.append("N/A  bootstrap: not measured")
         # 6. app thread
