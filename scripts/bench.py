@@ -1,0 +1,1441 @@
+#!/usr/bin/env python3
+"""genai-tap overhead benchmark (issue 7, "Overhead, measured"): ``make bench``.
+
+Measures, in one run against the local Bedrock emulator, the latency genai-tap
+adds to a boto3 call over bare boto3, next to the peers a user would pick
+instead, plus peak memory and start-up cost, and prints PASS/FAIL per target.
+
+How it measures
+---------------
+* Processes. The emulator runs in a process of its own (so it never competes for
+  the GIL with a measured process), and so does a "sinks" process holding one
+  local OTLP/HTTP receiver and one dummy Datadog agent per configuration. Every
+  configuration runs in a worker process of its own; all workers are started
+  together, then take turns: the coordinator tells one worker to run a block of N
+  calls while every other worker waits on its pipe, then the next. Each block
+  times every call (``perf_counter_ns`` around the call, including reading the
+  whole body / consuming the whole stream, as an app would) and the worker then
+  flushes its exporters, outside the timed part, before handing over.
+* Rounds. The order of configurations is rotated each round; bare boto3 runs
+  twice per round (``bare-a`` and ``bare-b``). Per round, a configuration's added
+  latency is its per-call median minus the mean of the two bare medians; the
+  table shows the median of that over the rounds. The difference between the
+  two bare configurations is printed as the noise figure.
+* Fairness. Every OpenTelemetry configuration (genai-tap's OTel sink and the OTel
+  peers) uses the same SDK pipeline: a ``BatchSpanProcessor`` with the OTLP/HTTP
+  protobuf exporter, a ``PeriodicExportingMetricReader`` with the OTLP/HTTP metric
+  exporter, and (for the peers, as ``opentelemetry-instrument`` sets up) an OTLP
+  ``LoggerProvider`` for their events, all sending to that configuration's local
+  receiver. genai-tap builds this pipeline itself from ``OTEL_*`` variables; for
+  the peers the worker builds the same one and installs it globally. Datadog
+  configurations (genai-tap's Datadog sink, ddtrace's own Bedrock integration)
+  send to a local dummy agent, with the same ddtrace settings. Content capture
+  is off everywhere in the like-for-like rows (the peers' defaults, and
+  ``TRACELOOP_TRACE_CONTENT=false`` for OpenLLMetry); ddtrace's LLMObs always
+  captures content, so genai-tap "both sinks" is also run with content on, and
+  that row is the one compared with ddtrace.
+* Proof. After every block the coordinator reads how many spans that block's
+  flush delivered to the configuration's own receiver / agent: GenAI spans
+  (spans with a ``gen_ai.*`` attribute) over OTLP, APM traces and LLM
+  Observability spans at the agent. A configuration (or operation) that delivered
+  fewer spans than calls is reported FAILED, never as fast.
+* Peers are installed each into its own virtualenv under ``.venv-bench/<name>``
+  (created on first use, then reused), with boto3/botocore/urllib3 and the
+  OpenTelemetry SDK pinned to the versions of the project's ``.venv``.
+
+Everything here imports only the standard library at module level: the same
+file is the worker in every virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BENCH_VENVS = ROOT / ".venv-bench"
+LOGS = ROOT / ".tmp" / "bench"
+SCRIPT = Path(__file__).resolve()
+
+NOVA_LITE = "amazon.nova-lite-v1:0"
+TITAN_EMBED_V2 = "amazon.titan-embed-text-v2:0"
+PROMPT = "In two sentences, explain why the sky is blue."
+
+#: The measured operations, in table order. A key missing from the emulator (or
+#: failing its probe) is reported as unavailable and skipped.
+OPERATIONS: List[Tuple[str, str]] = [
+    ("invoke", "InvokeModel"),
+    ("converse", "Converse"),
+    ("embed", "Embed 1024"),
+    ("stream", "ConverseStream"),
+]
+STREAM_CHUNKS = 20  # content chunks the stream operation asks for and is checked to get
+
+# ----------------------------------------------------------------------------- configurations
+
+#: Versions of the peers (bump deliberately; the table prints what ran).
+PEER_PACKAGES = {
+    "otel-botocore": ["opentelemetry-instrumentation-botocore==0.66b2", "opentelemetry-distro==0.66b2"],
+    "otel-genai-bedrock": ["opentelemetry-instrumentation-genai-bedrock==1.3b0"],
+    "openllmetry": ["opentelemetry-instrumentation-bedrock==0.62.4"],
+    "ddtrace": [],  # ddtrace pinned to the project's own version below
+}
+#: Packages pinned to the project venv's versions in every peer venv.
+PINNED_FROM_PROJECT = ["boto3", "botocore", "urllib3", "s3transfer", "jmespath"]
+OTEL_FROM_PROJECT = ["opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
+
+
+class Config:
+    def __init__(self, name: str, label: str, kind: str, venv: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None, channels: Tuple[str, ...] = (), role: str = "tap") -> None:
+        self.name = name
+        self.label = label
+        self.kind = kind  # bare | tap | otel-botocore | otel-genai-bedrock | openllmetry | ddtrace
+        self.venv = venv  # None: the project's .venv
+        self.env = env or {}
+        self.channels = channels  # where its spans must arrive: "otlp", "dd"
+        self.role = role  # bare | tap | peer | info
+        self.failed: Optional[str] = None
+        self.worker: Optional["WorkerHandle"] = None
+        self.setup: Dict[str, Any] = {}
+
+
+def configurations() -> List[Config]:
+    tap = lambda sinks, content: {  # noqa: E731
+        "GENAI_TAP_SINKS": sinks,
+        "GENAI_TAP_CAPTURE_CONTENT": "true" if content else "false",
+    }
+    return [
+        Config("bare-a", "bare boto3 (a)", "bare", role="bare"),
+        Config("bare-b", "bare boto3 (b)", "bare", role="bare"),
+        Config("tap-otel", "genai-tap OTel sink", "tap", env=tap("otel", False), channels=("otlp",)),
+        Config("tap-dd", "genai-tap Datadog sink", "tap", env=tap("datadog", False), channels=("dd",)),
+        Config("tap-both", "genai-tap both sinks", "tap", env=tap("otel,datadog", False), channels=("otlp", "dd")),
+        Config("tap-otel-content", "genai-tap OTel, content on", "tap", env=tap("otel", True),
+               channels=("otlp",), role="info"),
+        Config("tap-both-content", "genai-tap both, content on", "tap", env=tap("otel,datadog", True),
+               channels=("otlp", "dd")),
+        Config("otel-botocore", "otel-instr.-botocore", "otel-botocore", venv="otel-botocore",
+               channels=("otlp",), role="peer"),
+        Config("otel-genai-bedrock", "otel-instr.-genai-bedrock", "otel-genai-bedrock", venv="otel-genai-bedrock",
+               channels=("otlp",), role="peer"),
+        Config("openllmetry", "OpenLLMetry (no content)", "openllmetry", venv="openllmetry",
+               env={"TRACELOOP_TRACE_CONTENT": "false"}, channels=("otlp",), role="peer"),
+        Config("ddtrace", "ddtrace Bedrock + LLMObs", "ddtrace", venv="ddtrace", channels=("dd",), role="peer"),
+    ]
+
+
+# ============================================================================= worker side
+# Runs in each configuration's own process and virtualenv.
+
+
+class Worker:
+    def __init__(self, spec: Dict[str, Any]) -> None:
+        self.spec = spec
+        self.kind = spec["kind"]
+        self.providers: List[Any] = []
+        self.ops: Dict[str, Callable[[], int]] = {}
+        self.client = None
+
+    # ---------------------------------------------------------------- set-up
+    def setup(self) -> Dict[str, Any]:
+        t0 = time.perf_counter()
+        kind = self.kind
+        if kind == "tap":
+            import genai_tap.auto  # noqa: F401  - the one-line opt-in, same as `genai-tap run`
+        elif kind in ("otel-botocore", "otel-genai-bedrock", "openllmetry"):
+            tp, mp, lp = self._otel_pipeline()
+            if kind == "otel-botocore":
+                from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+                BotocoreInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+            elif kind == "otel-genai-bedrock":
+                from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
+
+                BedrockInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+            else:
+                from opentelemetry.instrumentation.bedrock import BedrockInstrumentor as TraceloopBedrock
+
+                TraceloopBedrock().instrument(tracer_provider=tp, meter_provider=mp)
+        elif kind == "ddtrace":
+            from ddtrace import patch
+            from ddtrace.llmobs import LLMObs
+
+            LLMObs.enable(agentless_enabled=False, integrations_enabled=False)
+            patch(botocore=True)
+        import boto3
+
+        self.client = boto3.client("bedrock-runtime", endpoint_url=self.spec["emulator"], region_name="us-east-1")
+        self.ops = build_operations(self.client)
+        probes = {}
+        for key, fn in self.ops.items():
+            try:
+                probes[key] = {"ok": True, "chunks": fn()}
+            except Exception as exc:  # noqa: BLE001 - reported as "unavailable"
+                probes[key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        self.flush()
+        return {
+            "probes": probes,
+            "setup_s": time.perf_counter() - t0,
+            "versions": _versions(),
+            "python": sys.version.split()[0],
+            "rss_kb": _rss_kb(),
+        }
+
+    def _otel_pipeline(self):
+        """What `opentelemetry-instrument` sets up by default: OTLP traces, metrics and logs."""
+        from opentelemetry import _logs, metrics, trace
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        resource = Resource.create()
+        tp = TracerProvider(resource=resource)
+        tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        mp = MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())], resource=resource)
+        lp = LoggerProvider(resource=resource)
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+        trace.set_tracer_provider(tp)
+        metrics.set_meter_provider(mp)
+        _logs.set_logger_provider(lp)
+        self.providers = [tp, mp, lp]
+        return tp, mp, lp
+
+    # ---------------------------------------------------------------- per block
+    def flush(self) -> None:
+        if self.kind == "tap":
+            from genai_tap.tap import get_tap
+
+            get_tap().flush(10.0)
+        elif self.kind == "ddtrace":
+            from ddtrace.llmobs import LLMObs
+            from ddtrace.trace import tracer
+
+            tracer.flush()
+            LLMObs.flush()
+        for provider in self.providers:
+            provider.force_flush(10_000)
+
+    def run(self, op: str, n: int) -> Dict[str, Any]:
+        fn = self.ops[op]
+        clock = time.perf_counter_ns
+        times = []
+        errors = 0
+        first_error = None
+        chunks = 0
+        cpu = time.process_time_ns  # every thread of the process: the app's, finishers, exporters
+        gc.collect()
+        cpu0 = cpu()
+        tcpu = time.thread_time_ns  # the app's thread only
+        thread_times = []
+        for _ in range(n):
+            c0 = tcpu()
+            t0 = clock()
+            try:
+                chunks = fn()
+            except Exception as exc:  # noqa: BLE001 - counted; a config with errors is reported
+                errors += 1
+                first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
+            times.append(clock() - t0)
+            thread_times.append(tcpu() - c0)
+        cpu1 = cpu()
+        t0 = clock()
+        self.flush()
+        cpu2 = cpu()
+        return {"times": times, "thread_times": thread_times, "errors": errors, "error": first_error, "chunks": chunks,
+                "flush_us": (clock() - t0) / 1000, "cpu_calls_us": (cpu1 - cpu0) / 1000,
+                "cpu_flush_us": (cpu2 - cpu1) / 1000}
+
+    # ---------------------------------------------------------------- checks
+    def appthread(self, n: int, ops: List[str]) -> Dict[str, Any]:
+        """Profile the app's thread only (cProfile is per thread) for export/serialisation work."""
+        import cProfile
+        import pstats
+
+        out: Dict[str, Any] = {}
+        for op in ops:
+            fn = self.ops[op]
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(n):
+                fn()
+            prof.disable()
+            self.flush()
+            stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+            found: Dict[str, Dict[str, float]] = {}
+            for (filename, _line, func), (_cc, ncalls, _tt, ct, _callers) in stats.items():
+                for label, pattern in APP_THREAD_PATTERNS:
+                    if pattern(filename, func):
+                        entry = found.setdefault(label, {"calls": 0, "functions": 0, "examples": []})
+                        entry["calls"] += ncalls / n
+                        entry["functions"] += 1
+                        if len(entry["examples"]) < 3:
+                            entry["examples"].append(f"{_short(filename)}:{func}")
+            out[op] = found
+        return out
+
+    def embedcheck(self) -> Dict[str, Any]:
+        """Is the embeddings response body handed to the app unread and uncopied?"""
+        import json as _json
+
+        body = _json.dumps({"inputText": PROMPT, "dimensions": 1024, "normalize": True})
+        r = self.client.invoke_model(modelId=TITAN_EMBED_V2, body=body, contentType="application/json",
+                                     accept="application/json")
+        sb = r["body"]
+        raw = getattr(sb, "_raw_stream", None)
+        result = {
+            "body_type": type(sb).__name__,
+            "raw_stream_type": f"{type(raw).__module__}.{type(raw).__name__}",
+            "amount_read_before_app": getattr(sb, "_amount_read", None),
+        }
+        data = sb.read()
+        vec = _json.loads(data)["embedding"]
+        result["dims"] = len(vec)
+        return result
+
+    def stats(self) -> Dict[str, Any]:
+        import resource
+
+        return {"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "rss_kb": _rss_kb()}
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/src/", "/plugins/", "/lib/python3"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def _is_json_encode(filename: str, func: str) -> bool:
+    return filename.endswith("json/encoder.py") and func in ("encode", "iterencode")
+
+
+#: What must not run on the app's thread (label, predicate on (filename, function)).
+APP_THREAD_PATTERNS: List[Tuple[str, Callable[[str, str], bool]]] = [
+    ("otlp exporter", lambda f, fn: "opentelemetry/exporter/" in f),
+    ("protobuf", lambda f, fn: "google/protobuf" in f or "opentelemetry/proto/" in f),
+    ("requests (HTTP export)", lambda f, fn: "/requests/" in f),
+    ("ddtrace writer/encoder", lambda f, fn: "ddtrace/internal/writer" in f or "_encoding" in f),
+    ("json encode", _is_json_encode),
+    ("span processor", lambda f, fn: "opentelemetry/sdk/trace/export/" in f or "opentelemetry/sdk/_shared_internal" in f),
+]
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except OSError:
+        return 0
+
+
+def _versions() -> Dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("botocore", "opentelemetry-sdk", "opentelemetry-instrumentation-botocore",
+                 "opentelemetry-instrumentation-genai-bedrock", "opentelemetry-util-genai",
+                 "opentelemetry-instrumentation-bedrock", "ddtrace", "genai-tap", "wrapt"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def build_operations(client: Any) -> Dict[str, Callable[[], int]]:
+    """The measured calls; each returns the number of stream chunks it consumed (0 if none)."""
+    messages = [{"role": "user", "content": [{"text": PROMPT}]}]
+    nova_body = json.dumps({
+        "schemaVersion": "messages-v1",
+        "messages": messages,
+        "inferenceConfig": {"maxTokens": 256, "temperature": 0.5, "topP": 0.9},
+    }).encode()
+    embed_body = json.dumps({"inputText": PROMPT, "dimensions": 1024, "normalize": True}).encode()
+    inference = {"maxTokens": 256, "temperature": 0.5, "topP": 0.9}
+
+    def invoke() -> int:
+        r = client.invoke_model(modelId=NOVA_LITE, body=nova_body, contentType="application/json",
+                                accept="application/json")
+        r["body"].read()
+        return 0
+
+    def converse() -> int:
+        client.converse(modelId=NOVA_LITE, messages=messages, inferenceConfig=inference)
+        return 0
+
+    def embed() -> int:
+        r = client.invoke_model(modelId=TITAN_EMBED_V2, body=embed_body, contentType="application/json",
+                                accept="application/json")
+        r["body"].read()
+        return 0
+
+    def stream() -> int:
+        r = client.converse_stream(modelId=NOVA_LITE, messages=messages, inferenceConfig=inference)
+        chunks = 0
+        for event in r["stream"]:
+            if "contentBlockDelta" in event:
+                chunks += 1
+        return chunks
+
+    return {"invoke": invoke, "converse": converse, "embed": embed, "stream": stream}
+
+
+def worker_main(spec_json: str) -> int:
+    spec = json.loads(spec_json)
+    # Our protocol keeps the real stdout; anything else printed goes to stderr (the log).
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    worker = Worker(spec)
+    for line in sys.stdin:
+        msg = json.loads(line)
+        cmd = msg.get("cmd")
+        try:
+            if cmd == "setup":
+                reply = worker.setup()
+            elif cmd == "run":
+                reply = worker.run(msg["op"], msg["n"])
+            elif cmd == "appthread":
+                reply = worker.appthread(msg["n"], msg["ops"])
+            elif cmd == "embedcheck":
+                reply = worker.embedcheck()
+            elif cmd == "stats":
+                reply = worker.stats()
+            elif cmd == "exit":
+                reply = {"bye": True}
+            else:
+                reply = {"error": f"unknown command {cmd!r}"}
+        except BaseException as exc:  # noqa: BLE001 - the coordinator reports it
+            reply = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        proto.write(json.dumps(reply) + "\n")
+        if cmd == "exit":
+            break
+    try:
+        worker.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    return 0
+
+
+# ============================================================================= sinks process
+
+
+def msgpack_decode(data: bytes) -> Any:
+    """Just enough MessagePack to read ddtrace's /v0.4/traces payloads (no third-party package)."""
+    import struct
+
+    pos = 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        chunk = data[pos:pos + n]
+        pos += n
+        return chunk
+
+    def uint(n: int) -> int:
+        return int.from_bytes(take(n), "big")
+
+    def obj() -> Any:
+        b = take(1)[0]
+        if b <= 0x7F:
+            return b
+        if b >= 0xE0:
+            return b - 0x100
+        if 0x80 <= b <= 0x8F:
+            return mapping(b & 0x0F)
+        if 0x90 <= b <= 0x9F:
+            return [obj() for _ in range(b & 0x0F)]
+        if 0xA0 <= b <= 0xBF:
+            return take(b & 0x1F).decode("utf-8", "replace")
+        if b == 0xC0:
+            return None
+        if b in (0xC2, 0xC3):
+            return b == 0xC3
+        if b in (0xC4, 0xC5, 0xC6):
+            return take(uint(1 << (b - 0xC4)))
+        if b in (0xC7, 0xC8, 0xC9):
+            n = uint(1 << (b - 0xC7))
+            take(1)
+            return take(n)
+        if b == 0xCA:
+            return struct.unpack(">f", take(4))[0]
+        if b == 0xCB:
+            return struct.unpack(">d", take(8))[0]
+        if 0xCC <= b <= 0xCF:
+            return uint(1 << (b - 0xCC))
+        if 0xD0 <= b <= 0xD3:
+            n = 1 << (b - 0xD0)
+            return int.from_bytes(take(n), "big", signed=True)
+        if 0xD4 <= b <= 0xD8:
+            take(1)
+            return take(1 << (b - 0xD4))
+        if 0xD9 <= b <= 0xDB:
+            return take(uint(1 << (b - 0xD9))).decode("utf-8", "replace")
+        if b in (0xDC, 0xDD):
+            return [obj() for _ in range(uint(2 if b == 0xDC else 4))]
+        if b in (0xDE, 0xDF):
+            return mapping(uint(2 if b == 0xDE else 4))
+        raise ValueError(f"msgpack: unknown type byte {b:#x} at {pos - 1}")
+
+    def mapping(n: int) -> Dict[Any, Any]:
+        out = {}
+        for _ in range(n):
+            key = obj()
+            out[key] = obj()
+        return out
+
+    return obj()
+
+
+# One OTLP/HTTP receiver and one dummy Datadog agent per configuration; counts what arrives.
+
+
+def sinks_main(names_csv: str) -> int:
+    import gzip
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    lock = threading.Lock()
+    counts: Dict[str, Dict[str, int]] = {}
+
+    def bump(name: str, key: str, n: int) -> None:
+        with lock:
+            counts[name][key] = counts[name].get(key, 0) + n
+
+    class Base(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+        cfg = ""
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding", "").lower() == "gzip":
+                data = gzip.decompress(data)
+            return data
+
+        def reply(self, status: int, data: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    class Otlp(Base):
+        def do_POST(self) -> None:  # noqa: N802
+            data = self.body()
+            path = self.path.split("?")[0]
+            try:
+                if path == "/v1/traces":
+                    req = ExportTraceServiceRequest.FromString(data)
+                    spans = genai = 0
+                    for rs in req.resource_spans:
+                        for ss in rs.scope_spans:
+                            for s in ss.spans:
+                                spans += 1
+                                if any(kv.key.startswith("gen_ai.") for kv in s.attributes):
+                                    genai += 1
+                    bump(self.cfg, "otlp_spans", spans)
+                    bump(self.cfg, "otlp_genai_spans", genai)
+                elif path == "/v1/metrics":
+                    req = ExportMetricsServiceRequest.FromString(data)
+                    points = sum(
+                        len(getattr(m, m.WhichOneof("data")).data_points)
+                        for rm in req.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                        if m.WhichOneof("data")
+                    )
+                    bump(self.cfg, "otlp_metric_points", points)
+                elif path == "/v1/logs":
+                    req = ExportLogsServiceRequest.FromString(data)
+                    n = sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
+                    bump(self.cfg, "otlp_log_records", n)
+            except Exception as exc:  # noqa: BLE001
+                bump(self.cfg, "otlp_decode_errors", 1)
+                sys.stderr.write(f"sinks: {self.cfg} {path}: {exc!r}\n")
+            self.reply(200, b"", "application/x-protobuf")
+
+    class Agent(Base):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/info"):
+                info = {"version": "bench", "endpoints": ["/v0.4/traces", "/v0.5/traces", "/evp_proxy/v2/",
+                                                          "/evp_proxy/v2/api/v2/llmobs"]}
+                return self.reply(200, json.dumps(info).encode(), "application/json")
+            self.reply(200, b"{}", "application/json")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self.do_POST()
+
+        def do_POST(self) -> None:  # noqa: N802
+            data = self.body()
+            path = self.path.split("?")[0]
+            if path.endswith("/traces"):
+                bump(self.cfg, "dd_apm_traces", int(self.headers.get("X-Datadog-Trace-Count") or 0))
+                if path.endswith("/v0.4/traces"):
+                    # LLMObs spans ride inside the APM trace as meta_struct["_llmobs"] (ddtrace's APM_AGENT mode)
+                    try:
+                        spans = [s for t in msgpack_decode(data) for s in t]
+                        bump(self.cfg, "dd_apm_spans", len(spans))
+                        bump(self.cfg, "dd_llmobs_spans",
+                             sum(1 for s in spans if "_llmobs" in (s.get("meta_struct") or {})))
+                    except Exception as exc:  # noqa: BLE001
+                        bump(self.cfg, "dd_decode_errors", 1)
+                        sys.stderr.write(f"sinks: {self.cfg} {path}: {exc!r}\n")
+                return self.reply(200, b'{"rate_by_service":{}}', "application/json")
+            if path.endswith("/api/v2/llmobs"):
+                try:
+                    payload = json.loads(data)
+                    items = payload if isinstance(payload, list) else [payload]
+                    n = sum(len(item.get("spans") or []) for item in items if isinstance(item, dict))
+                    bump(self.cfg, "dd_llmobs_spans", n)
+                except ValueError:
+                    bump(self.cfg, "dd_decode_errors", 1)
+            else:
+                bump(self.cfg, "dd_other_posts", 1)
+            self.reply(200, b"{}", "application/json")
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+    ports: Dict[str, Dict[str, int]] = {}
+    for name in [n for n in names_csv.split(",") if n]:
+        counts[name] = {}
+        ports[name] = {}
+        for key, cls in (("otlp", Otlp), ("agent", Agent)):
+            handler = type(f"{cls.__name__}_{name}", (cls,), {"cfg": name})
+            server = Server(("127.0.0.1", 0), handler)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            ports[name][key] = server.server_address[1]
+    sys.stdout.write(json.dumps(ports) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if line.strip() == "counts":
+            with lock:
+                snapshot = json.dumps(counts)
+            sys.stdout.write(snapshot + "\n")
+            sys.stdout.flush()
+    return 0
+
+
+def emulator_main() -> int:
+    from genai_tap.emulator import Emulator, server
+
+    # The emulator writes headers and body separately; with Nagle's algorithm on, each
+    # response then waits ~40 ms for the client's delayed ACK. Not what Bedrock does.
+    server._Handler.disable_nagle_algorithm = True
+    try:
+        emu = Emulator(keep_requests=1, stream_chunks=STREAM_CHUNKS).start()
+    except TypeError:  # an emulator without streaming
+        emu = Emulator(keep_requests=1).start()
+    sys.stdout.write(emu.url + "\n")
+    sys.stdout.flush()
+    sys.stdin.read()  # until the coordinator closes our stdin
+    emu.stop()
+    return 0
+
+
+# ============================================================================= coordinator
+
+
+class WorkerHandle:
+    """A child process speaking one JSON line per request and per reply."""
+
+    def __init__(self, name: str, cmd: List[str], env: Dict[str, str], cpu: Optional[int]) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = LOGS / f"{name}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     env=env, text=True, bufsize=1, cwd=str(ROOT))
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            try:
+                os.sched_setaffinity(self.proc.pid, {cpu})
+            except OSError:
+                pass
+
+    def send(self, msg: Dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self, timeout: float) -> Dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"{self.name}: no answer in {timeout:.0f} s (see {self.log_path})")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name}: worker exited with {self.proc.wait()} (see {self.log_path})")
+        return json.loads(line)
+
+    def request(self, msg: Dict[str, Any], timeout: float = 300) -> Dict[str, Any]:
+        self.send(msg)
+        return self.receive(timeout)
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.request({"cmd": "exit"}, timeout=30)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def say(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def project_version(name: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def ensure_venv(name: str) -> Path:
+    """Create (or reuse) ``.venv-bench/<name>`` with that peer and the project's pinned versions."""
+    path = BENCH_VENVS / name
+    reqs = list(PEER_PACKAGES[name])
+    pins = PINNED_FROM_PROJECT + ([] if name == "ddtrace" else OTEL_FROM_PROJECT)
+    if name == "ddtrace":
+        pins = pins + ["ddtrace"]
+    for pkg in pins:
+        version = project_version(pkg)
+        reqs.append(f"{pkg}=={version}" if version else pkg)
+    if name == "ddtrace" and not project_version("ddtrace"):
+        reqs.append("ddtrace")
+    marker = path / ".bench-requirements"
+    wanted = "\n".join(sorted(reqs))
+    python = path / "bin" / "python"
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    say(f"bench: creating {path.relative_to(ROOT)} ({', '.join(reqs)}) ...")
+    BENCH_VENVS.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+    log = BENCH_VENVS / f"{name}.pip.log"
+    with open(log, "w") as fh:
+        rc = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *reqs],
+                            stdout=fh, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        raise RuntimeError(f"pip install into {path} failed (see {log})")
+    marker.write_text(wanted)
+    return python
+
+
+def base_env() -> Dict[str, str]:
+    """The environment without any tracing settings of the caller's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "AWS_", "TRACELOOP_")) and k != "PYTHONPATH"}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+def config_env(cfg: Config, ports: Dict[str, int]) -> Dict[str, str]:
+    env = base_env()
+    if cfg.kind != "bare":
+        env.update(
+            OTEL_SERVICE_NAME=f"bench-{cfg.name}",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{ports['otlp']}",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_METRIC_EXPORT_INTERVAL="3600000",  # exported by the flush after each block
+            DD_TRACE_AGENT_URL=f"http://127.0.0.1:{ports['agent']}",
+            DD_SERVICE=f"bench-{cfg.name}",
+            DD_ENV="bench",
+            DD_LLMOBS_ENABLED="1",
+            DD_LLMOBS_AGENTLESS_ENABLED="0",
+            DD_LLMOBS_ML_APP="genai-tap-bench",
+            DD_INSTRUMENTATION_TELEMETRY_ENABLED="false",
+            DD_REMOTE_CONFIGURATION_ENABLED="false",
+            DD_TRACE_STARTUP_LOGS="false",
+        )
+    env.update(cfg.env)
+    return env
+
+
+def median(values: List[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def quantiles(values: List[float]) -> Tuple[float, float]:
+    if len(values) < 4:
+        return (min(values), max(values)) if values else (float("nan"), float("nan"))
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cfgs = [c for c in configurations() if not args.configs or c.name in args.configs or c.role == "bare"]
+        self.ops = [(k, label) for k, label in OPERATIONS if not args.ops or k in args.ops]
+        self.ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.pin = args.pin and self.ncpu >= 2 and hasattr(os, "sched_setaffinity")
+        cpus = sorted(os.sched_getaffinity(0)) if self.pin else []
+        self.worker_cpu = cpus[0] if cpus else None
+        self.service_cpu = cpus[-1] if cpus else None
+        # results
+        self.blocks: Dict[str, Dict[str, List[float]]] = {}  # cfg -> op -> per-round medians (µs)
+        self.proof: Dict[str, Dict[str, Dict[str, int]]] = {}  # cfg -> op -> counters delivered
+        self.calls: Dict[str, Dict[str, int]] = {}  # cfg -> op -> timed calls made
+        self.flush_us: Dict[str, Dict[str, List[float]]] = {}
+        self.cpu_us: Dict[str, Dict[str, List[float]]] = {}  # CPU of all threads per call, incl. flush
+        self.thread_us: Dict[str, Dict[str, List[float]]] = {}  # per-round median CPU of the app's thread per call
+        self.unavailable: Dict[str, str] = {}
+        self.stream_chunks: Optional[int] = None
+        self.memory: Dict[str, Dict[str, int]] = {}
+        self.appthread: Dict[str, Any] = {}
+        self.embedcheck: Dict[str, Any] = {}
+        self.startup: List[Dict[str, Any]] = []
+        self.started = time.time()
+
+    # ---------------------------------------------------------------- services
+    def start_services(self) -> None:
+        py = str(VENV / "bin" / "python")
+        env = base_env()
+        env["GENAI_TAP_ENABLED"] = "false"
+        self.emulator = subprocess.Popen([py, str(SCRIPT), "--emulator"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
+        assert self.emulator.stdout is not None
+        self.emulator_url = self.emulator.stdout.readline().strip()
+        names = ",".join(c.name for c in self.cfgs if c.kind != "bare")
+        self.sinks = subprocess.Popen([py, str(SCRIPT), "--sinks", names], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
+        assert self.sinks.stdout is not None
+        self.ports = json.loads(self.sinks.stdout.readline())
+        for proc in (self.emulator, self.sinks):
+            if self.service_cpu is not None:
+                try:
+                    os.sched_setaffinity(proc.pid, {self.service_cpu})
+                except OSError:
+                    pass
+        if self.service_cpu is not None:
+            os.sched_setaffinity(0, {self.service_cpu})  # the coordinator itself stays off the workers' core
+        say(f"bench: emulator {self.emulator_url}; receivers/agents for {len(self.ports)} configurations"
+            + (f"; workers pinned to CPU {self.worker_cpu}, emulator and the rest to CPU {self.service_cpu}"
+               if self.pin else ""))
+
+    def counts(self) -> Dict[str, Dict[str, int]]:
+        assert self.sinks.stdin is not None and self.sinks.stdout is not None
+        self.sinks.stdin.write("counts\n")
+        self.sinks.stdin.flush()
+        return json.loads(self.sinks.stdout.readline())
+
+    def stop_services(self) -> None:
+        for proc in (getattr(self, "emulator", None), getattr(self, "sinks", None)):
+            if proc is None:
+                continue
+            try:
+                assert proc.stdin is not None
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                proc.kill()
+
+    # ---------------------------------------------------------------- workers
+    def start_workers(self) -> None:
+        for cfg in self.cfgs:
+            try:
+                python = str(VENV / "bin" / "python") if cfg.venv is None else str(ensure_venv(cfg.venv))
+            except Exception as exc:  # noqa: BLE001
+                cfg.failed = f"could not install: {exc}"
+                say(f"bench: {cfg.name}: {cfg.failed}")
+                continue
+            ports = self.ports.get(cfg.name, {"otlp": 9, "agent": 9})
+            spec = {"name": cfg.name, "kind": cfg.kind, "emulator": self.emulator_url}
+            cfg.worker = WorkerHandle(cfg.name, [python, str(SCRIPT), "--worker", json.dumps(spec)],
+                                      config_env(cfg, ports), self.worker_cpu)
+        # set up all at once; then wait for each
+        live = [c for c in self.cfgs if c.worker is not None]
+        for cfg in live:
+            cfg.worker.send({"cmd": "setup"})
+        for cfg in live:
+            try:
+                reply = cfg.worker.receive(timeout=300)
+            except Exception as exc:  # noqa: BLE001
+                cfg.failed = str(exc)
+                continue
+            if "error" in reply:
+                cfg.failed = f"set-up failed: {reply['error']}"
+                say(f"bench: {cfg.name}: {cfg.failed}\n{reply.get('traceback', '')}")
+                continue
+            cfg.setup = reply
+        # operations the emulator (and bare boto3) supports
+        bare = next(c for c in self.cfgs if c.name == "bare-a")
+        if bare.failed:
+            raise SystemExit(f"bench: bare boto3 failed: {bare.failed}")
+        for key, _label in self.ops:
+            probe = bare.setup["probes"][key]
+            if not probe["ok"]:
+                self.unavailable[key] = probe["error"]
+            elif key == "stream":
+                self.stream_chunks = probe["chunks"]
+        for key, why in self.unavailable.items():
+            say(f"bench: {key}: unavailable here ({why}); skipped")
+        self.ops = [(k, label) for k, label in self.ops if k not in self.unavailable]
+        for cfg in live:
+            if cfg.failed or cfg.kind == "bare":
+                continue
+            bad = {k: p["error"] for k, p in cfg.setup["probes"].items() if not p["ok"] and k not in self.unavailable}
+            if bad:
+                cfg.failed = "; ".join(f"{k}: {v}" for k, v in bad.items())
+                say(f"bench: {cfg.name}: calls fail under it: {cfg.failed}")
+
+    def live(self) -> List[Config]:
+        return [c for c in self.cfgs if c.worker is not None and not c.failed]
+
+    def block(self, cfg: Config, op: str, n: int, record: bool) -> None:
+        before = self.counts().get(cfg.name, {})
+        try:
+            reply = cfg.worker.request({"cmd": "run", "op": op, "n": n})
+        except Exception as exc:  # noqa: BLE001
+            cfg.failed = str(exc)
+            say(f"bench: {cfg.name}: {exc}")
+            return
+        if "error" in reply and "times" not in reply:
+            cfg.failed = reply["error"]
+            return
+        if reply["errors"]:
+            cfg.failed = f"{op}: {reply['errors']}/{n} calls raised: {reply['error']}"
+            say(f"bench: {cfg.name}: {cfg.failed}")
+            return
+        if not record:
+            return
+        after = self.counts().get(cfg.name, {})
+        delivered = self.proof.setdefault(cfg.name, {}).setdefault(op, {})
+        for key, value in after.items():
+            delivered[key] = delivered.get(key, 0) + value - before.get(key, 0)
+        self.calls.setdefault(cfg.name, {})[op] = self.calls.get(cfg.name, {}).get(op, 0) + n
+        self.blocks.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["times"]) / 1000.0)
+        self.flush_us.setdefault(cfg.name, {}).setdefault(op, []).append(reply["flush_us"] / n)
+        self.thread_us.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["thread_times"]) / 1000.0)
+        self.cpu_us.setdefault(cfg.name, {}).setdefault(op, []).append(
+            (reply["cpu_calls_us"] + reply["cpu_flush_us"]) / n)
+
+    def run_rounds(self) -> None:
+        args = self.args
+        say(f"bench: warm-up, {args.warmup} calls per operation per configuration ...")
+        for cfg in self.live():
+            for op, _ in self.ops:
+                self.block(cfg, op, args.warmup, record=False)
+        t_start = time.time()
+        for r in range(args.rounds):
+            live = self.live()
+            k = r % len(live)
+            order = live[k:] + live[:k]
+            if r % 2:
+                order.reverse()
+            ops = self.ops[r % len(self.ops):] + self.ops[:r % len(self.ops)]
+            for op, _ in ops:
+                for cfg in order:
+                    if not cfg.failed:
+                        self.block(cfg, op, args.calls, record=True)
+            elapsed = time.time() - t_start
+            say(f"bench: round {r + 1}/{args.rounds} done ({elapsed:.0f} s)")
+
+    def checks(self) -> None:
+        for cfg in self.live():
+            if cfg.name == "bare-b":
+                continue
+            reply = cfg.worker.request({"cmd": "appthread", "n": self.args.profile_calls,
+                                        "ops": [op for op, _ in self.ops]})
+            if "error" in reply:
+                say(f"bench: {cfg.name}: app-thread profile failed: {reply['error']}")
+            else:
+                self.appthread[cfg.name] = reply
+            if "embed" in dict(self.ops) and cfg.kind != "bare":
+                reply = cfg.worker.request({"cmd": "embedcheck"})
+                if "error" in reply:
+                    say(f"bench: {cfg.name}: embeddings check failed: {reply['error']}")
+                else:
+                    self.embedcheck[cfg.name] = reply
+        for cfg in self.cfgs:
+            if cfg.worker is None:
+                continue
+            try:
+                self.memory[cfg.name] = cfg.worker.request({"cmd": "stats"}, timeout=30)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def stop_workers(self) -> None:
+        for cfg in self.cfgs:
+            if cfg.worker is not None:
+                cfg.worker.close()
+
+    # ---------------------------------------------------------------- start-up cost
+    def measure_startup(self) -> None:
+        runs = self.args.startup_runs
+        env = base_env()
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with bytecode cached, as installed apps run
+        env["GENAI_TAP_SINKS"] = "otel"
+        otlp = f"http://127.0.0.1:{next(iter(self.ports.values()))['otlp']}" if self.ports else "http://127.0.0.1:9"
+        agent = f"http://127.0.0.1:{next(iter(self.ports.values()))['agent']}" if self.ports else "http://127.0.0.1:9"
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
+        py = str(VENV / "bin" / "python")
+        site_dir = subprocess.run([str(VENV / "bin" / "genai-tap"), "sitecustomize"], capture_output=True,
+                                  text=True, env=env).stdout.strip()
+        with_site = dict(env, PYTHONPATH=site_dir)
+        cmds: List[Dict[str, Any]] = [
+            {"name": "python -c pass", "cmd": [py, "-c", "pass"], "env": env, "group": "project"},
+            {"name": "genai-tap run python -c pass", "cmd": [str(VENV / "bin" / "genai-tap"), "run", py, "-c", "pass"],
+             "env": env, "group": "project", "vs": "python -c pass"},
+            {"name": "PYTHONPATH=$(genai-tap sitecustomize) python -c pass", "cmd": [py, "-c", "pass"],
+             "env": with_site, "group": "project", "vs": "python -c pass", "bootstrap": True},
+            {"name": "python -c 'import boto3'", "cmd": [py, "-c", "import boto3"], "env": env, "group": "project"},
+            {"name": "PYTHONPATH=$(genai-tap sitecustomize) python -c 'import boto3'", "cmd": [py, "-c", "import boto3"],
+             "env": with_site, "group": "project", "vs": "python -c 'import boto3'"},
+        ]
+        otel = BENCH_VENVS / "otel-botocore" / "bin"
+        if (otel / "opentelemetry-instrument").exists():
+            oenv = dict(env, OTEL_SERVICE_NAME="startup", OTEL_METRIC_EXPORT_INTERVAL="3600000")
+            cmds += [
+                {"name": "[otel venv] python -c pass", "cmd": [str(otel / "python"), "-c", "pass"], "env": oenv},
+                {"name": "opentelemetry-instrument python -c pass",
+                 "cmd": [str(otel / "opentelemetry-instrument"), str(otel / "python"), "-c", "pass"], "env": oenv,
+                 "vs": "[otel venv] python -c pass"},
+            ]
+        dd = BENCH_VENVS / "ddtrace" / "bin"
+        if (dd / "ddtrace-run").exists():
+            denv = dict(env, DD_TRACE_AGENT_URL=agent, DD_LLMOBS_ENABLED="1", DD_LLMOBS_AGENTLESS_ENABLED="0",
+                        DD_LLMOBS_ML_APP="startup", DD_INSTRUMENTATION_TELEMETRY_ENABLED="false",
+                        DD_REMOTE_CONFIGURATION_ENABLED="false", DD_TRACE_STARTUP_LOGS="false")
+            cmds += [
+                {"name": "[ddtrace venv] python -c pass", "cmd": [str(dd / "python"), "-c", "pass"], "env": denv},
+                {"name": "ddtrace-run python -c pass",
+                 "cmd": [str(dd / "ddtrace-run"), str(dd / "python"), "-c", "pass"], "env": denv,
+                 "vs": "[ddtrace venv] python -c pass"},
+            ]
+        say(f"bench: start-up, {len(cmds)} commands x {runs} interleaved runs (bytecode cached) ...")
+        for c in cmds:
+            c["times"] = []
+            c["error"] = None
+            for _ in range(3):  # warm the page cache and write bytecode
+                p = subprocess.run(c["cmd"], env=c["env"], capture_output=True, text=True)
+                if p.returncode != 0:
+                    c["error"] = (p.stderr or "").strip()[-300:] or f"exit {p.returncode}"
+        for i in range(runs):
+            order = cmds[i % len(cmds):] + cmds[:i % len(cmds)]
+            for c in order:
+                if c["error"]:
+                    continue
+                t0 = time.perf_counter()
+                subprocess.run(c["cmd"], env=c["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                c["times"].append((time.perf_counter() - t0) * 1000.0)
+        by_name = {c["name"]: c for c in cmds}
+        for c in cmds:
+            c["median_ms"] = median(c["times"]) if c["times"] else float("nan")
+        for c in cmds:
+            base = by_name.get(c.get("vs", ""))
+            c["added_ms"] = c["median_ms"] - base["median_ms"] if base else None
+        self.startup = [{k: v for k, v in c.items() if k not in ("cmd", "env")} for c in cmds]
+
+    # ---------------------------------------------------------------- results
+    def added(self, name: str, op: str) -> Optional[List[float]]:
+        """Per-round added µs of configuration ``name`` over the mean of the two bare runs."""
+        rounds = self.blocks.get(name, {}).get(op)
+        a = self.blocks.get("bare-a", {}).get(op)
+        b = self.blocks.get("bare-b", {}).get(op)
+        if not rounds or not a or not b:
+            return None
+        n = min(len(rounds), len(a), len(b))
+        return [rounds[i] - (a[i] + b[i]) / 2 for i in range(n)]
+
+    def proven(self, cfg: Config, op: str) -> Tuple[bool, str]:
+        """Did every timed call of this configuration deliver its spans where they should go?"""
+        calls = self.calls.get(cfg.name, {}).get(op, 0)
+        got = self.proof.get(cfg.name, {}).get(op, {})
+        if not calls:
+            return False, "no calls"
+        notes = []
+        ok = True
+        if "otlp" in cfg.channels:
+            per = got.get("otlp_genai_spans", 0) / calls
+            notes.append(f"otlp {per:.2f}")
+            ok = ok and per >= 1.0
+        if "dd" in cfg.channels:
+            apm = got.get("dd_apm_traces", 0) / calls
+            llmobs = got.get("dd_llmobs_spans", 0) / calls
+            notes.append(f"apm {apm:.2f} llmobs {llmobs:.2f}")
+            ok = ok and max(apm, llmobs) >= 1.0
+        return ok, ", ".join(notes)
+
+    def result(self, cfg: Config, op: str) -> Optional[float]:
+        if cfg.failed and cfg.name not in self.blocks:
+            return None
+        per_round = self.added(cfg.name, op)
+        if per_round is None:
+            return None
+        if cfg.kind != "bare" and not self.proven(cfg, op)[0]:
+            return None
+        return median(per_round)
+
+    def report(self) -> str:
+        out: List[str] = []
+        w = out.append
+        args = self.args
+        bare = next(c for c in self.cfgs if c.name == "bare-a")
+        versions = dict(bare.setup.get("versions", {}))
+        for cfg in self.cfgs:
+            for k, v in cfg.setup.get("versions", {}).items():
+                versions.setdefault(k, v)
+        w("genai-tap overhead benchmark (scripts/bench.py)")
+        w(f"  machine: {self.ncpu} CPUs, Python {bare.setup.get('python')}, "
+          + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+        w(f"  {args.rounds} rounds x {args.calls} calls per block, {args.warmup} warm-up calls; "
+          f"configurations interleaved, order rotated each round"
+          + ("; workers pinned to one CPU, emulator/receivers to the other" if self.pin else "; not pinned to CPUs"))
+        w("  added = per-round (config median - mean of the two bare medians), median over rounds; "
+          "ratio = added / best peer's added")
+        w("")
+        ops = self.ops
+        peers = [c for c in self.cfgs if c.role == "peer"]
+        best: Dict[str, Tuple[Optional[float], str]] = {}
+        for op, _ in ops:
+            cands = [(self.result(c, op), c.label) for c in peers]
+            cands = [(v, n) for v, n in cands if v is not None]
+            best[op] = min(cands) if cands else (None, "-")
+        width = 30
+        head = f"{'':{width}}" + "".join(f"{label:>22}" for _, label in ops)
+        w("Median added latency per call over bare boto3, µs (ratio to the best peer)")
+        w(head)
+        base_line = f"{'bare boto3, absolute':{width}}"
+        noise_line = f"{'noise |bare a - bare b|':{width}}"
+        for op, _ in ops:
+            a = self.blocks.get("bare-a", {}).get(op, [])
+            b = self.blocks.get("bare-b", {}).get(op, [])
+            n = min(len(a), len(b))
+            base = median([(a[i] + b[i]) / 2 for i in range(n)]) if n else float("nan")
+            noise = median([abs(a[i] - b[i]) for i in range(n)]) if n else float("nan")
+            base_line += f"{base:>22.1f}"
+            noise_line += f"{f'{noise:.1f} ({100 * noise / base:.1f}%)':>22}"
+        w(base_line)
+        w(noise_line)
+        for cfg in self.cfgs:
+            if cfg.kind == "bare":
+                continue
+            line = f"{cfg.label:{width}}"
+            for op, _ in ops:
+                value = self.result(cfg, op)
+                if value is None:
+                    cell = "FAILED" if (cfg.failed or self.calls.get(cfg.name, {}).get(op)) else "n/a"
+                    if self.calls.get(cfg.name, {}).get(op) and not self.proven(cfg, op)[0]:
+                        cell = "FAILED (no spans)"
+                else:
+                    ref = best[op][0]
+                    ratio = f" ({value / ref:.2f}x)" if ref and ref > 0 else ""
+                    cell = f"{value:.1f}{ratio}"
+                line += f"{cell:>22}"
+            w(line)
+        w(f"{'best peer':{width}}" + "".join(f"{best[op][1][:21]:>22}" for op, _ in ops))
+        w("")
+        # spread
+        w("Spread of the per-round added µs (25th-75th percentile)")
+        for cfg in self.cfgs:
+            if cfg.kind == "bare" or cfg.name not in self.blocks:
+                continue
+            line = f"{cfg.label:{width}}"
+            for op, _ in ops:
+                per = self.added(cfg.name, op)
+                cell = f"{quantiles(per)[0]:.0f} .. {quantiles(per)[1]:.0f}" if per else "-"
+                line += f"{cell:>22}"
+            w(line)
+        w("")
+        # CPU: the app's thread, and all threads
+        for title, table in (
+            ("CPU time of the app's thread added per call (thread_time; immune to waiting for a CPU), µs", self.thread_us),
+            ("CPU time added per call, all threads of the process (the app's, genai-tap's finisher, exporters; "
+             "including each block's flush and export), µs", self.cpu_us),
+        ):
+            w(title)
+            w(head)
+            for cfg in self.cfgs:
+                if cfg.name not in table or cfg.name == "bare-a":
+                    continue
+                line = f"{cfg.label:{width}}"
+                for op, _ in ops:
+                    mine = table.get(cfg.name, {}).get(op)
+                    a = table.get("bare-a", {}).get(op)
+                    b = table.get("bare-b", {}).get(op)
+                    if cfg.name == "bare-b" and a and mine:
+                        k = min(len(mine), len(a))
+                        cell = f"{median([abs(mine[i] - a[i]) for i in range(k)]):.1f}"
+                    elif mine and a and b and self.result(cfg, op) is not None:
+                        k = min(len(mine), len(a), len(b))
+                        cell = f"{median([mine[i] - (a[i] + b[i]) / 2 for i in range(k)]):.1f}"
+                    else:
+                        cell = "-"
+                    line += f"{cell:>22}"
+                w(line.replace(f"{cfg.label:{width}}", f"{'noise |bare a - bare b|':{width}}", 1)
+                  if cfg.name == "bare-b" else line)
+            w("")
+        # proof
+        w("Proof: spans delivered per timed call (GenAI spans at its OTLP receiver; APM traces / LLMObs spans "
+          "at its agent)")
+        for cfg in self.cfgs:
+            if cfg.kind == "bare":
+                continue
+            if cfg.failed and cfg.name not in self.blocks:
+                w(f"  {cfg.label:{width}} FAILED: {cfg.failed}")
+                continue
+            cells = []
+            for op, _ in ops:
+                ok, note = self.proven(cfg, op)
+                cells.append(f"{op} {note}{'' if ok else ' FAILED'}")
+            w(f"  {cfg.label:{width}} " + "; ".join(cells))
+            if cfg.failed:
+                w(f"  {'':{width}} (stopped: {cfg.failed})")
+        w("")
+        # stream per chunk
+        if "stream" in dict(ops):
+            chunks = self.stream_chunks or STREAM_CHUNKS
+            w(f"ConverseStream: {self.stream_chunks} content chunks per call; added µs per chunk = added / {chunks}")
+            w(f"  (and, for comparison, the marginal cost: (stream added - Converse added) / {chunks})")
+            for cfg in self.cfgs:
+                value = self.result(cfg, "stream") if cfg.kind != "bare" else None
+                if value is not None:
+                    conv = self.result(cfg, "converse") if "converse" in dict(ops) else None
+                    marginal = f"   marginal {(value - conv) / chunks:6.2f} µs/chunk" if conv is not None else ""
+                    w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk{marginal}")
+            w("")
+        else:
+            w("ConverseStream: not measured (" + ("the emulator has no ConverseStream"
+                                                  if "stream" in self.unavailable else "not in this run") + ")")
+            w("")
+        # memory
+        w("Peak memory (RSS) per worker process, MB (delta over bare boto3)")
+        bare_rss = self.memory.get("bare-a", {}).get("maxrss_kb")
+        for cfg in self.cfgs:
+            mem = self.memory.get(cfg.name)
+            if not mem:
+                continue
+            peak = mem["maxrss_kb"] / 1024
+            delta = f" (+{(mem['maxrss_kb'] - bare_rss) / 1024:.1f})" if bare_rss and cfg.kind != "bare" else ""
+            w(f"  {cfg.label:{width}} {peak:8.1f}{delta}")
+        w("")
+        # start-up
+        if self.startup:
+            w(f"Start-up, ms (median of {args.startup_runs} interleaved runs each, bytecode cached; "
+              "added = over the same venv's plain python)")
+            for c in self.startup:
+                if c["error"]:
+                    w(f"  {c['name']:62} FAILED: {c['error']}")
+                    continue
+                added = f"  (+{c['added_ms']:.1f})" if c.get("added_ms") is not None else ""
+                w(f"  {c['name']:62} {c['median_ms']:8.1f}{added}")
+            w("")
+        # app thread
+        if self.appthread:
+            w(f"On the app's thread (cProfile of the calling thread only, {args.profile_calls} calls per operation): "
+              "calls per app call, beyond what bare boto3 makes itself")
+            for cfg in self.cfgs:
+                if cfg.kind == "bare" or cfg.name not in self.appthread:
+                    continue
+                parts = [f"{label}: " + ", ".join(f"{op} {n:g}" for op, n in per_op.items())
+                         for label, per_op in self.appthread_extra(cfg.name).items()]
+                w(f"  {cfg.label:{width}} " + ("; ".join(parts) if parts else "nothing"))
+            w("  (looked for: " + ", ".join(label for label, _ in APP_THREAD_PATTERNS) + "; 'span processor' is "
+              "the SDK's BatchSpanProcessor.on_start/on_end (a no-op / a queue append); 'ddtrace writer/encoder' is ddtrace encoding "
+              "the finished trace)")
+            w("")
+        # targets
+        w("Targets (issue 7)")
+        for line in self.targets(best):
+            w("  " + line)
+        return "\n".join(out)
+
+    def appthread_extra(self, name: str) -> Dict[str, Dict[str, float]]:
+        """label -> op -> calls per app call on the app's thread, minus bare boto3's own."""
+        found = self.appthread.get(name, {})
+        bare = self.appthread.get("bare-a", {})
+        out: Dict[str, Dict[str, float]] = {}
+        for op, _ in self.ops:
+            for label, _ in APP_THREAD_PATTERNS:
+                n = found.get(op, {}).get(label, {}).get("calls", 0) - bare.get(op, {}).get(label, {}).get("calls", 0)
+                if round(n, 1):
+                    out.setdefault(label, {})[op] = round(n, 1)
+        return out
+
+    def targets(self, best: Dict[str, Tuple[Optional[float], str]]) -> List[str]:
+        lines = []
+        cfg = {c.name: c for c in self.cfgs}
+
+        def verdict(ok: Optional[bool]) -> str:
+            return "PASS" if ok else ("FAIL" if ok is not None else "N/A ")
+
+        # 1. OTel sink alone <= 1/4 of the best peer on every operation
+        for op, label in self.ops:
+            v = self.result(cfg["tap-otel"], op) if "tap-otel" in cfg else None
+            ref = best[op][0]
+            ok = None if v is None or ref is None else v <= ref / 4
+            if v is None and "tap-otel" in cfg:
+                ok = False
+            lines.append(f"{verdict(ok)} OTel sink <= 1/4 best peer, {label}: "
+                         f"{_fmt(v)} µs vs limit {_fmt(ref / 4 if ref else None)} µs ({best[op][1]} adds {_fmt(ref)})")
+        # 2. per stream chunk
+        if "stream" in dict(self.ops):
+            v = self.result(cfg["tap-otel"], "stream") if "tap-otel" in cfg else None
+            chunks = self.stream_chunks or STREAM_CHUNKS
+            per = v / chunks if v is not None else None
+            lines.append(f"{verdict(None if per is None else per <= 2.5)} OTel sink <= 2.5 µs per stream chunk: "
+                         f"{_fmt(per, 2)} µs/chunk ({chunks} chunks)")
+            if self.stream_chunks != STREAM_CHUNKS:
+                lines.append(f"     note: the stream had {self.stream_chunks} chunks, not {STREAM_CHUNKS}")
+        else:
+            why = "the emulator has no ConverseStream" if "stream" in self.unavailable else "not in this run (--ops)"
+            lines.append(f"N/A  OTel sink <= 2.5 µs per stream chunk: {why}")
+        # 3. embeddings: no parse, no copy
+        checks = {n: c for n, c in self.embedcheck.items() if n.startswith("tap-")}
+        if checks:
+            bad = [n for n, c in checks.items()
+                   if c.get("amount_read_before_app") != 0 or not c.get("raw_stream_type", "").startswith("urllib3")]
+            lines.append(f"{verdict(not bad)} embeddings body neither parsed nor copied: the app gets botocore's own "
+                         f"StreamingBody over the {next(iter(checks.values()))['raw_stream_type']} response, "
+                         f"0 bytes read before the app reads it ({', '.join(sorted(checks))})"
+                         + (f"; FAILED for {', '.join(bad)}" if bad else ""))
+        else:
+            lines.append("N/A  embeddings body check: no genai-tap configuration ran")
+        # 4. both sinks <= 1/4 of ddtrace
+        for name in ("tap-both-content", "tap-both"):
+            if name not in cfg:
+                continue
+            for op, label in self.ops:
+                v = self.result(cfg[name], op)
+                ref = self.result(cfg["ddtrace"], op) if "ddtrace" in cfg else None
+                ok = None if ref is None else (v is not None and v <= ref / 4)
+                lines.append(f"{verdict(ok)} {cfg[name].label} <= 1/4 ddtrace, {label}: {_fmt(v)} µs vs limit "
+                             f"{_fmt(ref / 4 if ref else None)} µs (ddtrace adds {_fmt(ref)})")
+        # 5. bootstrap
+        boot = next((c for c in self.startup if c.get("bootstrap")), None)
+        if boot and not boot["error"]:
+            run = next((c for c in self.startup if c["name"].startswith("genai-tap run")), None)
+            lines.append(f"{verdict(boot['added_ms'] < 30)} bootstrap < 30 ms when the app never uses Bedrock: "
+                         f"+{boot['added_ms']:.1f} ms (sitecustomize)"
+                         + (f"; genai-tap run adds +{run['added_ms']:.1f} ms including the launcher's own "
+                            "interpreter start" if run and run.get("added_ms") is not None else ""))
+            imp = next((c for c in self.startup if c["name"].startswith("PYTHONPATH") and "boto3" in c["name"]), None)
+            if imp and not imp["error"] and imp.get("added_ms") is not None:
+                lines.append(f"     note: an app that imports boto3 but never calls Bedrock pays +{imp['added_ms']:.1f} ms "
+                             "more at import (the plugin installs when botocore.client is imported)")
+        else:
+            lines.append("N/A  bootstrap: not measured")
+        # 6. app thread
+        if "tap-otel" in self.appthread:
+            extra = self.appthread_extra("tap-otel")
+            offenders = {k: v for k, v in extra.items() if k != "span processor"}
+            lines.append(f"{verdict(not offenders)} no export or serialisation on the app's thread (OTel sink, content "
+                         "off): " + ("only the span processor's on_start/on_end (a no-op / a queue append), per a profile of the "
+                                     "calling thread"
+                                     if not offenders else "; ".join(f"{k}: {v}" for k, v in offenders.items())))
+            if "tap-otel-content" in self.appthread:
+                extra = self.appthread_extra("tap-otel-content").get("json encode")
+                if extra:
+                    lines.append("     with content on, the OTel sink JSON-encodes the messages into span attributes "
+                                 "on the app's thread (building the span): " +
+                                 ", ".join(f"{op} {n:g}" for op, n in extra.items()) + " json encodes per call")
+        return lines
+
+
+def _fmt(value: Optional[float], digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def coordinator(args: argparse.Namespace) -> int:
+    if Path(sys.prefix).resolve() != VENV.resolve() and (VENV / "bin" / "python").exists() \
+            and not os.environ.get("GENAI_TAP_BENCH_REEXEC"):
+        os.environ["GENAI_TAP_BENCH_REEXEC"] = "1"
+        os.execv(str(VENV / "bin" / "python"), [str(VENV / "bin" / "python"), str(SCRIPT)] + sys.argv[1:])
+    bench = Bench(args)
+    try:
+        bench.start_services()
+        bench.start_workers()
+        bench.run_rounds()
+        bench.checks()
+    finally:
+        bench.stop_workers()
+    try:
+        if not args.skip_startup:
+            bench.measure_startup()
+    finally:
+        bench.stop_services()
+    text = bench.report()
+    print(text, flush=True)
+    say(f"bench: {time.time() - bench.started:.0f} s in all; worker logs in {LOGS.relative_to(ROOT)}/")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "blocks_us": bench.blocks, "proof": bench.proof, "calls": bench.calls, "memory": bench.memory,
+            "startup": bench.startup, "appthread": bench.appthread, "embedcheck": bench.embedcheck,
+            "flush_us_per_call": bench.flush_us, "cpu_us_per_call": bench.cpu_us,
+            "thread_cpu_us_per_call": bench.thread_us, "unavailable": bench.unavailable,
+            "failed": {c.name: c.failed for c in bench.cfgs if c.failed},
+        }, indent=1))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30, help="rounds of interleaved blocks (default 30)")
+    parser.add_argument("--calls", type=int, default=50, help="timed calls per block (default 50)")
+    parser.add_argument("--warmup", type=int, default=40, help="untimed calls per operation first (default 40)")
+    parser.add_argument("--startup-runs", type=int, default=30, help="runs of each start-up command (default 30)")
+    parser.add_argument("--profile-calls", type=int, default=50, help="calls profiled for the app-thread check")
+    parser.add_argument("--configs", nargs="*", help="only these configurations (bare ones always run)")
+    parser.add_argument("--ops", nargs="*", help="only these operations: " + ", ".join(k for k, _ in OPERATIONS))
+    parser.add_argument("--skip-startup", action="store_true", help="do not measure start-up")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin every worker to one CPU and the emulator/receivers to the other (a 1-vCPU app: "
+                             "genai-tap's finisher thread then shares the app's CPU)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: 3 rounds x 30 calls")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sinks", help=argparse.SUPPRESS)
+    parser.add_argument("--emulator", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        return worker_main(args.worker)
+    if args.sinks is not None:
+        return sinks_main(args.sinks)
+    if args.emulator:
+        return emulator_main()
+    if args.quick:
+        args.rounds, args.calls, args.warmup, args.startup_runs, args.profile_calls = 3, 30, 10, 5, 10
+    return coordinator(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
