@@ -64,10 +64,11 @@ def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Ca
         made = op.record(params, tap.config)
         if made is None:
             return None
-        rec, state = made
+        rec, state, steps = made
         rec.server_address, rec.server_port = _server(client.meta.endpoint_url)
         call = tap.begin(rec)
         call.plugin_state = state
+        call.prepare.extend(steps)
         return call
     except Exception as exc:
         report(f"bedrock {op.api}: starting the span", exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from functools import partial
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from genai_tap.config import Config, get_config
 from genai_tap.guard import report
@@ -36,8 +36,9 @@ class Operation:
     api: str = ""
     streams: bool = False
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
-        """The record of a call about to be made, and the body format that will read its response."""
+    def record(self, params: Mapping[str, Any], config: Config) -> "Optional[Made]":
+        """The record of a call about to be made, the body format that will read its
+        response, and steps to complete the record later, off the app's thread."""
         raise NotImplementedError
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
@@ -45,10 +46,17 @@ class Operation:
         return result, False
 
 
-def _format_record(
-    api: str, model_id: Any, body: Optional[Mapping[str, Any]], config: Config
-) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
-    """The record of a call whose body is in a model family's native format, and that format."""
+Made = Tuple[CallRecord, Optional[BodyFormat], List[Callable[[], None]]]
+
+
+def _format_record(api: str, model_id: Any, body: Optional[Mapping[str, Any]], config: Config, later: bool) -> Optional[Made]:
+    """The record of a call whose body is in a model family's native format, that format,
+    and the steps left for the finisher thread.
+
+    With ``later`` the request's content is read on the finisher thread: only for a
+    body genai-tap decoded itself (the app's bytes), never for a structure the app
+    still owns and may change after the call.
+    """
     if not isinstance(model_id, str):
         return None
     ref = model_ids.resolve(model_id)
@@ -61,11 +69,16 @@ def _format_record(
         family=fmt.name if fmt else None,
         capture_content=config.capture_content,
     )
+    steps: List[Callable[[], None]] = []
     if fmt is not None:
         rec.output_type = fmt.output_type
         if body is not None:
-            _parse(f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-    return rec, fmt
+            step = partial(_parse, f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
+            if later:
+                steps.append(step)
+            else:
+                step()
+    return rec, fmt, steps
 
 
 def _fallback_operation(ref: ModelRef) -> str:
@@ -101,8 +114,8 @@ def json_body(raw: Any) -> Optional[Mapping[str, Any]]:
 class InvokeModel(Operation):
     api = "InvokeModel"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
-        made = _format_record(self.api, params.get("modelId"), json_body(params.get("body")), config)
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
+        made = _format_record(self.api, params.get("modelId"), json_body(params.get("body")), config, later=True)
         if made is not None:
             made[0].stream = self.streams
             made[0].guardrail_id = params.get("guardrailIdentifier")
@@ -117,7 +130,7 @@ class InvokeModel(Operation):
             return result, False
         data = take_body(result, get_config().max_body_bytes)
         if data is not None:  # parsed on the finisher thread, not the app's
-            call.prepare = partial(_parse, f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec)
+            call.defer(partial(_parse, f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec))
         return result, False
 
 
@@ -172,7 +185,7 @@ class _FailedRaw(io.RawIOBase):
 class Converse(Operation):
     api = "Converse"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
         model_id = params.get("modelId")
         if not isinstance(model_id, str):
             return None
@@ -189,8 +202,10 @@ class Converse(Operation):
         guardrail = params.get("guardrailConfig")
         if isinstance(guardrail, Mapping):
             rec.guardrail_id = guardrail.get("guardrailIdentifier")
+        # the messages are the app's own lists and dicts, which it may change once the
+        # call returns: read them now
         _parse("bedrock Converse: reading the request", _converse_request, params, rec)
-        return rec, None
+        return rec, None, []
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -217,9 +232,9 @@ class StartAsyncInvoke(Operation):
 
     api = "StartAsyncInvoke"
 
-    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Tuple[CallRecord, Optional[BodyFormat]]]:
+    def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
         body = params.get("modelInput")
-        return _format_record(self.api, params.get("modelId"), body if isinstance(body, Mapping) else None, config)
+        return _format_record(self.api, params.get("modelId"), body if isinstance(body, Mapping) else None, config, later=False)
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record

@@ -154,7 +154,7 @@ def _finish(call: Call, seen: List[Tuple[Event, int]], reader: Reader, error: Op
     """The stream is over: end the call (once); its events are read on the finisher thread."""
     if call.ended:
         return
-    call.prepare = partial(_interpret, call.record, seen, reader, error, how)
+    call.defer(partial(_interpret, call.record, seen, reader, error, how))
     call.end()
 
 

@@ -42,9 +42,10 @@ class Call:
     ) -> None:
         self.record = record
         self.plugin_state: Any = None  # whatever the plugin needs to finish the call (e.g. its parser)
-        #: work the plugin left for later (parsing the response or the stream's events): it
-        #: runs on the finisher thread, before redaction and the sinks
-        self.prepare: "Optional[Callable[[], None]]" = None
+        #: work the plugin left for later (parsing the request body, the response, the
+        #: stream's events), in order: it runs on the finisher thread, before redaction
+        #: and the sinks (see :meth:`defer`)
+        self.prepare: "List[Callable[[], None]]" = []
         self._handles = handles  # (sink, handle) for each sink that started
         self._policy = policy
         self._released = False
@@ -54,6 +55,10 @@ class Call:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    def defer(self, step: "Callable[[], None]") -> None:
+        """Complete the record later, off the app's thread (steps run in order)."""
+        self.prepare.append(step)
 
     def release(self) -> None:
         """The provider call returned: no sink span stays current in the app's context."""
@@ -90,11 +95,11 @@ class Call:
         see redacted content.
         """
         record = self.record
-        if self.prepare is not None:
+        for step in self.prepare:
             try:
-                self.prepare()
+                step()
             except Exception as exc:
-                report(f"{record.api}: reading the response", exc)
+                report(f"{record.api}: completing the record", exc)
         if self._policy is not None:
             self._policy.apply(record)
         else:  # no policy could be built: nothing leaves unredacted

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from opentelemetry import context as otel_context
@@ -86,9 +87,12 @@ class OtelSink(Sink):
                 mp = _own_meter_provider(_metric_exporter())
                 self._owned.append(mp)
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
+        self._ids: Any = None
         if tp is None:
-            tp = _own_tracer_provider(mp)
+            self._ids = _id_generator()
+            tp = _own_tracer_provider(mp, self._ids)
             self._owned.append(tp)
+        self._sampler = tp.sampler
         if self._owned:
             _quiet_exporter_logs()
         self.tracer_provider = tp
@@ -104,22 +108,31 @@ class OtelSink(Sink):
 
     # ------------------------------------------------------------------ per call
     def start(self, rec: "CallRecord") -> Any:
-        attrs = {
-            sc.OPERATION_NAME: rec.operation,
-            sc.PROVIDER_NAME: rec.provider,
-            sc.REQUEST_MODEL: rec.request_model,
-        }
-        if rec.server_address:
-            attrs[sc.SERVER_ADDRESS] = rec.server_address
-            if rec.server_port:
-                attrs[sc.SERVER_PORT] = rec.server_port
+        if self._ids is not None:
+            return self._start_placeholder(rec)
         span = self.tracer.start_span(
-            f"{rec.operation} {rec.request_model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
+            _span_name(rec), kind=SpanKind.CLIENT, attributes=_start_attributes(rec), start_time=rec.start_ns
         )
         ctx = span.get_span_context()
         rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
         token = otel_context.attach(trace.set_span_in_context(span))
-        return [span, token]
+        return [span, token, None]
+
+    def _start_placeholder(self, rec: "CallRecord") -> Any:
+        """With genai-tap's own TracerProvider, the span itself is made when the call is
+        finished, off the app's thread. During the call a placeholder with the span's
+        future ids is the current span, so whatever starts under it (an HTTP client
+        span) has the right parent, and the span is sampled as it will be made."""
+        parent = otel_context.get_current()
+        parent_span = trace.get_current_span(parent).get_span_context()
+        trace_id, span_id = self._ids.new_ids(parent_span.trace_id if parent_span.is_valid else 0)
+        sampled = self._sampler.should_sample(parent, trace_id, "genai", SpanKind.CLIENT).decision.is_sampled()
+        placeholder = trace.NonRecordingSpan(
+            trace.SpanContext(trace_id, span_id, False, trace.TraceFlags(0x01 if sampled else 0x00), parent_span.trace_state)
+        )
+        rec.links[self.name] = (format(trace_id, "032x"), format(span_id, "016x"))
+        token = otel_context.attach(trace.set_span_in_context(placeholder, parent))
+        return [None, token, (parent, trace_id, span_id)]
 
     def release(self, handle: Any) -> None:
         token = handle[1]
@@ -128,9 +141,20 @@ class OtelSink(Sink):
             otel_context.detach(token)
 
     def finish(self, rec: "CallRecord", handle: Any) -> None:
-        span = handle[0]
         attrs = self.attributes(rec)
-        span.set_attributes(attrs)
+        span = handle[0]
+        if span is None:  # made now, with the ids its placeholder had
+            parent, trace_id, span_id = handle[2]
+            attrs.update(_start_attributes(rec))
+            self._ids.preset(trace_id, span_id)
+            try:
+                span = self.tracer.start_span(
+                    _span_name(rec), context=parent, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
+                )
+            finally:
+                self._ids.preset(None, None)
+        else:
+            span.set_attributes(attrs)
         if rec.error is not None:
             span.set_status(Status(StatusCode.ERROR, rec.error_message or rec.error_type))
             span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
@@ -223,6 +247,56 @@ class OtelSink(Sink):
                 provider.shutdown(timeout_millis=millis)
             else:
                 provider.shutdown()
+
+
+def _span_name(rec: "CallRecord") -> str:
+    return f"{rec.operation} {rec.request_model}"
+
+
+def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
+    """What the conventions want set when the span starts (samplers may read them)."""
+    attrs = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
+    if rec.server_address:
+        attrs[sc.SERVER_ADDRESS] = rec.server_address
+        if rec.server_port:
+            attrs[sc.SERVER_PORT] = rec.server_port
+    return attrs
+
+
+def _id_generator() -> Any:
+    """The id generator of genai-tap's own TracerProvider: random ids, except when a
+    span whose ids were handed out earlier (to its placeholder) is being made."""
+    import random
+
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class Ids(RandomIdGenerator):
+        def __init__(self) -> None:
+            self._preset = threading.local()
+
+        @staticmethod
+        def new_ids(parent_trace_id: int) -> "tuple[int, int]":
+            """Ids for a placeholder (the module's generator: reseeded in forked children)."""
+            trace_id = parent_trace_id
+            while not trace_id:
+                trace_id = random.getrandbits(128)
+            span_id = 0
+            while not span_id:
+                span_id = random.getrandbits(64)
+            return trace_id, span_id
+
+        def preset(self, trace_id: Optional[int], span_id: Optional[int]) -> None:
+            self._preset.ids = (trace_id, span_id) if span_id is not None else None
+
+        def generate_span_id(self) -> int:
+            ids = getattr(self._preset, "ids", None)
+            return ids[1] if ids else super().generate_span_id()
+
+        def generate_trace_id(self) -> int:
+            ids = getattr(self._preset, "ids", None)
+            return ids[0] if ids else super().generate_trace_id()
+
+    return Ids()
 
 
 def content_attributes(rec: "CallRecord") -> Dict[str, str]:
@@ -320,7 +394,7 @@ def _resource() -> Any:
     return Resource.create()
 
 
-def _own_tracer_provider(meter_provider: Any) -> Any:
+def _own_tracer_provider(meter_provider: Any, ids: Any) -> Any:
     """A TracerProvider exporting in batches from a bounded queue (``OTEL_BSP_*``).
 
     Spans dropped because the exporter cannot keep up are counted by the SDK's own
@@ -331,7 +405,7 @@ def _own_tracer_provider(meter_provider: Any) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     choice = _exporter_choice("OTEL_TRACES_EXPORTER")
-    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False, id_generator=ids)
     exporter: Any = None
     if choice == "console":
         exporter = ConsoleSpanExporter()
