@@ -255,3 +255,29 @@ def test_cli_help_lists_subcommands() -> None:
     assert "usage: genai-tap run" in out
     proc = subprocess.run(GENAI_TAP + ["run", "definitely-not-a-command-xyz"], capture_output=True, text=True)
     assert proc.returncode == 127 and "cannot run 'definitely-not-a-command-xyz'" in proc.stderr
+
+
+def test_spans_started_during_the_call_are_children_of_its_span(emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    """genai-tap makes its span after the call, off the app's thread; whatever starts during
+    the call (here an HTTP-level span, from a botocore event hook) still gets it as parent."""
+    app = """
+import json, boto3
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+provider = TracerProvider()   # the app's own, not made global: genai-tap uses its own
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
+tracer = provider.get_tracer("http")
+client = boto3.client("bedrock-runtime")
+def send(**kwargs):
+    tracer.start_span("POST bedrock-runtime").end()
+client.meta.events.register("before-send.bedrock-runtime.*", send)
+client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}))
+"""
+    proc = run_app(app, _env(emulator.url, otlp), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    spans = {s["name"]: s for s in otlp.wait_for(otlp.spans, 2)}
+    ours, child = spans["chat amazon.nova-lite-v1:0"], spans["POST bedrock-runtime"]
+    assert child["trace_id"] == ours["trace_id"]
+    assert child["parent_span_id"] == ours["span_id"]
+    assert ours["parent_span_id"] == ""

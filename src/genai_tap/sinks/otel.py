@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import random
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from opentelemetry import context as otel_context
@@ -87,11 +87,12 @@ class OtelSink(Sink):
                 mp = _own_meter_provider(_metric_exporter())
                 self._owned.append(mp)
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
-        self._ids: Any = None
+        #: with genai-tap's own provider, the span processor finished spans go to (None: SDK spans)
+        self._processor: Any = None
         if tp is None:
-            self._ids = _id_generator()
-            tp = _own_tracer_provider(mp, self._ids)
+            tp, self._processor = _own_tracer_provider(mp)
             self._owned.append(tp)
+            self._scope = _instrumentation_scope()
         self._sampler = tp.sampler
         if self._owned:
             _quiet_exporter_logs()
@@ -107,8 +108,17 @@ class OtelSink(Sink):
                 self._events = lp.get_logger(SCOPE, __version__)
 
     # ------------------------------------------------------------------ per call
+    #
+    # With the app's (or a test's) TracerProvider, an ordinary SDK span is started here and
+    # ended in finish(). With genai-tap's own provider, the span is only *made* in finish(),
+    # on the finisher thread, as the SDK's ReadableSpan handed to the batch processor: the
+    # SDK's Span machinery (attribute re-validation, locks, copies) costs about 30 µs a
+    # call, and all of it would happen for one immutable record. During the call, a
+    # placeholder carrying the span's future ids is the current span, so anything that
+    # starts under it has the right parent, and it is sampled as the span will be.
+
     def start(self, rec: "CallRecord") -> Any:
-        if self._ids is not None:
+        if self._processor is not None:
             return self._start_placeholder(rec)
         span = self.tracer.start_span(
             _span_name(rec), kind=SpanKind.CLIENT, attributes=_start_attributes(rec), start_time=rec.start_ns
@@ -116,23 +126,19 @@ class OtelSink(Sink):
         ctx = span.get_span_context()
         rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
         token = otel_context.attach(trace.set_span_in_context(span))
-        return [span, token, None]
+        return [span, token]
 
     def _start_placeholder(self, rec: "CallRecord") -> Any:
-        """With genai-tap's own TracerProvider, the span itself is made when the call is
-        finished, off the app's thread. During the call a placeholder with the span's
-        future ids is the current span, so whatever starts under it (an HTTP client
-        span) has the right parent, and the span is sampled as it will be made."""
         parent = otel_context.get_current()
         parent_span = trace.get_current_span(parent).get_span_context()
-        trace_id, span_id = self._ids.new_ids(parent_span.trace_id if parent_span.is_valid else 0)
+        trace_id = parent_span.trace_id if parent_span.is_valid else _new_id(128)
         sampled = self._sampler.should_sample(parent, trace_id, "genai", SpanKind.CLIENT).decision.is_sampled()
-        placeholder = trace.NonRecordingSpan(
-            trace.SpanContext(trace_id, span_id, False, trace.TraceFlags(0x01 if sampled else 0x00), parent_span.trace_state)
+        ctx = trace.SpanContext(
+            trace_id, _new_id(64), False, trace.TraceFlags(0x01 if sampled else 0x00), parent_span.trace_state
         )
-        rec.links[self.name] = (format(trace_id, "032x"), format(span_id, "016x"))
-        token = otel_context.attach(trace.set_span_in_context(placeholder, parent))
-        return [None, token, (parent, trace_id, span_id)]
+        rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(ctx), parent))
+        return [ctx, token, parent_span if parent_span.is_valid else None]
 
     def release(self, handle: Any) -> None:
         token = handle[1]
@@ -142,27 +148,46 @@ class OtelSink(Sink):
 
     def finish(self, rec: "CallRecord", handle: Any) -> None:
         attrs = self.attributes(rec)
-        span = handle[0]
-        if span is None:  # made now, with the ids its placeholder had
-            parent, trace_id, span_id = handle[2]
-            attrs.update(_start_attributes(rec))
-            self._ids.preset(trace_id, span_id)
-            try:
-                span = self.tracer.start_span(
-                    _span_name(rec), context=parent, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
-                )
-            finally:
-                self._ids.preset(None, None)
+        status = Status(StatusCode.ERROR, rec.error_message or rec.error_type) if rec.error is not None else None
+        if self._processor is not None:
+            self._finish_own(rec, handle, attrs, status)
         else:
+            span = handle[0]
             span.set_attributes(attrs)
-        if rec.error is not None:
-            span.set_status(Status(StatusCode.ERROR, rec.error_message or rec.error_type))
-            span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
-        if self._events is not None:
-            self._emit_event(rec, span)
-        span.end(end_time=rec.end_ns)
+            if status is not None:
+                span.set_status(status)
+                span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
+            if self._events is not None:
+                self._emit_event(rec, span.get_span_context())
+            span.end(end_time=rec.end_ns)
         if self._metrics is not None:
             self._metrics.record(rec)
+
+    def _finish_own(self, rec: "CallRecord", handle: Any, attrs: Dict[str, Any], status: Any) -> None:
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+
+        ctx, _, parent = handle
+        if self._events is not None:
+            self._emit_event(rec, ctx)
+        if not ctx.trace_flags.sampled:
+            return
+        attrs.update(_start_attributes(rec))
+        events = (Event(sc.EVENT_EXCEPTION, exception_attributes(rec), rec.end_ns),) if status is not None else ()
+        self._processor.on_end(
+            ReadableSpan(
+                name=_span_name(rec),
+                context=ctx,
+                parent=parent,
+                resource=self.tracer_provider.resource,
+                attributes=attrs,
+                events=events,
+                kind=SpanKind.CLIENT,
+                instrumentation_scope=self._scope,
+                status=status or Status(StatusCode.UNSET),
+                start_time=rec.start_ns,
+                end_time=rec.end_ns,
+            )
+        )
 
     # ------------------------------------------------------------------ attributes
     def attributes(self, rec: "CallRecord") -> Dict[str, Any]:
@@ -214,7 +239,7 @@ class OtelSink(Sink):
             a.update(content_attributes(rec))
         return a
 
-    def _emit_event(self, rec: "CallRecord", span: Any) -> None:
+    def _emit_event(self, rec: "CallRecord", span_context: Any) -> None:
         body = {k: json.loads(v) for k, v in content_attributes(rec).items()}
         if not body:
             return
@@ -222,7 +247,7 @@ class OtelSink(Sink):
             event_name=sc.EVENT_INFERENCE_DETAILS,
             body=body,
             attributes={sc.OPERATION_NAME: rec.operation, sc.REQUEST_MODEL: rec.request_model},
-            context=trace.set_span_in_context(span),
+            context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)),
             timestamp=rec.end_ns,
         )
 
@@ -263,40 +288,19 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     return attrs
 
 
-def _id_generator() -> Any:
-    """The id generator of genai-tap's own TracerProvider: random ids, except when a
-    span whose ids were handed out earlier (to its placeholder) is being made."""
-    import random
+def _new_id(bits: int) -> int:
+    """A random trace or span id (never the invalid 0). The random module's generator
+    is reseeded in forked children, so a child never repeats its parent's ids."""
+    value = 0
+    while not value:
+        value = random.getrandbits(bits)
+    return value
 
-    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    class Ids(RandomIdGenerator):
-        def __init__(self) -> None:
-            self._preset = threading.local()
+def _instrumentation_scope() -> Any:
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        @staticmethod
-        def new_ids(parent_trace_id: int) -> "tuple[int, int]":
-            """Ids for a placeholder (the module's generator: reseeded in forked children)."""
-            trace_id = parent_trace_id
-            while not trace_id:
-                trace_id = random.getrandbits(128)
-            span_id = 0
-            while not span_id:
-                span_id = random.getrandbits(64)
-            return trace_id, span_id
-
-        def preset(self, trace_id: Optional[int], span_id: Optional[int]) -> None:
-            self._preset.ids = (trace_id, span_id) if span_id is not None else None
-
-        def generate_span_id(self) -> int:
-            ids = getattr(self._preset, "ids", None)
-            return ids[1] if ids else super().generate_span_id()
-
-        def generate_trace_id(self) -> int:
-            ids = getattr(self._preset, "ids", None)
-            return ids[0] if ids else super().generate_trace_id()
-
-    return Ids()
+    return InstrumentationScope(SCOPE, __version__)
 
 
 def content_attributes(rec: "CallRecord") -> Dict[str, str]:
@@ -394,7 +398,7 @@ def _resource() -> Any:
     return Resource.create()
 
 
-def _own_tracer_provider(meter_provider: Any, ids: Any) -> Any:
+def _own_tracer_provider(meter_provider: Any) -> Any:
     """A TracerProvider exporting in batches from a bounded queue (``OTEL_BSP_*``).
 
     Spans dropped because the exporter cannot keep up are counted by the SDK's own
@@ -405,7 +409,7 @@ def _own_tracer_provider(meter_provider: Any, ids: Any) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     choice = _exporter_choice("OTEL_TRACES_EXPORTER")
-    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False, id_generator=ids)
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
     exporter: Any = None
     if choice == "console":
         exporter = ConsoleSpanExporter()
@@ -415,13 +419,18 @@ def _own_tracer_provider(meter_provider: Any, ids: Any) -> Any:
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
         exporter = OTLPSpanExporter()
+    processor: Any = None
     if exporter is not None:
         try:
             processor = BatchSpanProcessor(exporter, meter_provider=meter_provider)
         except TypeError:  # an SDK older than its processor metrics
             processor = BatchSpanProcessor(exporter)
         provider.add_span_processor(processor)
-    return provider
+    else:  # OTEL_TRACES_EXPORTER=none: spans are made and dropped
+        from opentelemetry.sdk.trace import SpanProcessor
+
+        processor = SpanProcessor()
+    return provider, processor
 
 
 #: Exporter loggers that log every failed export; the SDK rate-limits some of its own
