@@ -254,3 +254,35 @@ def test_genai_tap_run_plus_auto_import_plus_instrument(emulator: Any, otlp: Any
     otlp.wait_for(otlp.spans, 2)
     time.sleep(0.3)
     assert len(otlp.spans()) == 2
+
+
+QUEUE_APP = """
+import json, boto3
+client = boto3.client("bedrock-runtime")
+for i in range(6):
+    client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps({"messages": [{"role": "user", "content": [{"text": f"call {i}"}]}]}))
+"""
+
+
+def test_span_queue_is_bounded_and_drops_are_counted(emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    """The batch processor's queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE); what it drops is counted by the
+    SDK's own metric (switched on by OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED), exported with genai-tap's."""
+    env = _env(emulator, otlp, OTEL_BSP_MAX_QUEUE_SIZE="2", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2", OTEL_BSP_SCHEDULE_DELAY="60000",
+               OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED="true")
+    proc = run_app(QUEUE_APP, env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    spans = otlp.wait_for(lambda: _genai_spans(otlp), 2)
+    assert 2 <= len(spans) < 6
+    counters = []
+    deadline = time.monotonic() + 10
+    while not counters and time.monotonic() < deadline:
+        for msg in otlp.messages["/v1/metrics"]:
+            for rm in msg.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        if m.name == "otel.sdk.processor.span.processed":
+                            counters += [(p.as_int, {kv.key: kv.value.string_value for kv in p.attributes}) for p in m.sum.data_points]
+        time.sleep(0.1)
+    # a cumulative counter, exported at the flush and again at shutdown: its latest value
+    dropped = max(value for value, attrs in counters if attrs.get("error.type") == "queue_full")
+    assert dropped == 6 - len(spans)

@@ -202,10 +202,9 @@ class Converse(Operation):
         guardrail = params.get("guardrailConfig")
         if isinstance(guardrail, Mapping):
             rec.guardrail_id = guardrail.get("guardrailIdentifier")
-        # the messages are the app's own lists and dicts, which it may change once the
-        # call returns: read them now
-        _parse("bedrock Converse: reading the request", _converse_request, params, rec)
-        return rec, None, []
+        # read on the finisher thread, from a copy of the containers the app may change
+        # once the call returns (apps append to the history they pass)
+        return rec, None, [partial(_parse, "bedrock Converse: reading the request", _converse_request, _snapshot(params), rec)]
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
@@ -215,6 +214,37 @@ class Converse(Operation):
         if isinstance(latency, int):
             rec.attributes[LATENCY_ATTRIBUTE] = latency
         return result, False
+
+
+def _snapshot(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """The Converse request, with every list and dict down to the content blocks copied.
+
+    Enough for what apps do between calls (append to ``messages``, reuse lists); the
+    blocks themselves are shared: an app that edits a block in place right after the
+    call could change what is recorded, never what was sent.
+    """
+    out = dict(params)
+    messages = params.get("messages")
+    if isinstance(messages, list):
+        out["messages"] = [_shallow(m, "content") for m in messages]
+    for key in ("system",):
+        if isinstance(params.get(key), list):
+            out[key] = list(params[key])
+    for key in ("inferenceConfig", "additionalModelRequestFields"):
+        if isinstance(params.get(key), dict):
+            out[key] = dict(params[key])
+    if isinstance(params.get("toolConfig"), dict):
+        out["toolConfig"] = _shallow(params["toolConfig"], "tools")
+    return out
+
+
+def _shallow(item: Any, list_key: str) -> Any:
+    if not isinstance(item, dict):
+        return item
+    copy = dict(item)
+    if isinstance(copy.get(list_key), list):
+        copy[list_key] = list(copy[list_key])
+    return copy
 
 
 def _converse_request(params: Mapping[str, Any], rec: CallRecord) -> None:

@@ -114,19 +114,24 @@ class TracedStream(wrapt.ObjectProxy):
 
     def __init__(self, wrapped: Any, call: Call, reader: Reader) -> None:
         super().__init__(wrapped)
-        seen: List[Tuple[Event, int]] = []
+        seen: List[Event] = []
+        times: List[int] = []  # when the first TIMED_EVENTS events reached the app
         self._self_call = call
         self._self_seen = seen
+        self._self_times = times
         self._self_reader = reader
         # Ends the span if the app drops the stream unfinished (must not reference self).
-        self._self_finalizer = weakref.finalize(self, _finish, call, seen, reader, None, ABANDONED)
+        self._self_finalizer = weakref.finalize(self, _finish, call, seen, times, reader, None, ABANDONED)
 
     def __iter__(self):
         seen = self._self_seen
+        times = self._self_times
         clock = time.time_ns
         try:
             for event in self.__wrapped__:
-                seen.append((event, clock()))
+                seen.append(event)
+                if len(times) < TIMED_EVENTS:  # the first content delta is among the first few
+                    times.append(clock())
                 yield event
         except GeneratorExit:  # the app stopped iterating (break) and dropped the iterator
             self._self_end(None, STOPPED)
@@ -144,32 +149,47 @@ class TracedStream(wrapt.ObjectProxy):
 
     def _self_end(self, error: Optional[BaseException], how: str) -> None:
         self._self_finalizer.detach()
-        _finish(self._self_call, self._self_seen, self._self_reader, error, how)
+        _finish(self._self_call, self._self_seen, self._self_times, self._self_reader, error, how)
 
 
 COMPLETE, STOPPED, FAILED, ABANDONED = "complete", "stopped", "failed", "abandoned"
+#: Events whose arrival time is noted: every family's first content delta comes within
+#: its first few events (after a message start and a block start at most)
+TIMED_EVENTS = 8
 
 
-def _finish(call: Call, seen: List[Tuple[Event, int]], reader: Reader, error: Optional[BaseException], how: str) -> None:
+def _finish(
+    call: Call, seen: List[Event], times: List[int], reader: Reader, error: Optional[BaseException], how: str
+) -> None:
     """The stream is over: end the call (once); its events are read on the finisher thread."""
     if call.ended:
         return
-    call.defer(partial(_interpret, call.record, seen, reader, error, how))
+    # the stream's last event was just read when it ends on its own: then the time per
+    # chunk is known; for a stream stopped or dropped part-way it is not
+    last = time.time_ns() if seen and how == COMPLETE else None
+    call.defer(partial(_interpret, call.record, seen, times, last, reader, error, how))
     call.end()
 
 
-def _interpret(rec: CallRecord, seen: List[Tuple[Event, int]], reader: Reader, error: Optional[BaseException], how: str) -> None:
+def _interpret(
+    rec: CallRecord,
+    seen: List[Event],
+    times: List[int],
+    last: Optional[int],
+    reader: Reader,
+    error: Optional[BaseException],
+    how: str,
+) -> None:
     """Turn what the app received into the record: output, usage, finish reasons, timing."""
     try:
         rec.chunk_count = len(seen)
+        rec.last_chunk_ns = last
         state = StreamState()
-        for event, when in seen:
+        for index, event in enumerate(seen):
             before = state.content_seen
             reader(rec, state, event)
-            if not before and state.content_seen:
-                rec.first_chunk_ns = when
-        if seen:
-            rec.last_chunk_ns = seen[-1][1]
+            if not before and state.content_seen and index < len(times):
+                rec.first_chunk_ns = times[index]
         out = state.output()
         if state.reasons and not rec.finish_reasons:
             rec.set_finish(state.reasons)
