@@ -243,12 +243,16 @@ class OtelSink(Sink):
         body = {k: json.loads(v) for k, v in content_attributes(rec).items()}
         if not body:
             return
+        from opentelemetry._logs import LogRecord
+
         self._events.emit(
-            event_name=sc.EVENT_INFERENCE_DETAILS,
-            body=body,
-            attributes={sc.OPERATION_NAME: rec.operation, sc.REQUEST_MODEL: rec.request_model},
-            context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)),
-            timestamp=rec.end_ns,
+            LogRecord(
+                timestamp=rec.end_ns,
+                context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)),
+                body=body,
+                attributes={sc.OPERATION_NAME: rec.operation, sc.REQUEST_MODEL: rec.request_model},
+                event_name=sc.EVENT_INFERENCE_DETAILS,
+            )
         )
 
     # ------------------------------------------------------------------ lifecycle

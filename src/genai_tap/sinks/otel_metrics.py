@@ -201,8 +201,12 @@ class OwnHistograms:
 
     def export(self, timeout_s: float = 10.0) -> None:
         data = self.metrics_data()
-        if data is not None:
+        if data is None:
+            return
+        try:
             self._exporter.export(data, timeout_millis=timeout_s * 1000)
+        except Exception as exc:  # older exporters raise when the endpoint is down; newer ones log
+            _export_failed(exc)
 
     def flush(self, timeout_s: float) -> None:
         self.export(timeout_s)
@@ -211,6 +215,19 @@ class OwnHistograms:
         self._stop.set()
         self.export(timeout_s)
         self._exporter.shutdown(timeout_millis=timeout_s * 1000)
+
+
+_failures: "set[str]" = set()
+
+
+def _export_failed(exc: Exception) -> None:
+    """Say once per kind of failure, in one line, that metrics could not be exported."""
+    from ..guard import logger
+
+    kind = type(exc).__name__
+    level = 30 if kind not in _failures else 10  # WARNING the first time, then DEBUG
+    _failures.add(kind)
+    logger().log(level, "genai-tap: exporting GenAI metrics failed (%s: %s)", kind, exc)
 
 
 def _delta_temporality() -> bool:
