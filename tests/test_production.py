@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List
 
-import pytest
 
 from genai_tap import semconv as sc
 

@@ -14,7 +14,6 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from genai_tap.guard import report
-from genai_tap.record import CallRecord
 from genai_tap.tap import Call, get_tap
 
 from . import others

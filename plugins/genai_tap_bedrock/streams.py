@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import weakref
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import wrapt
 
