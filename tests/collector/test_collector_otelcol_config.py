@@ -25,7 +25,7 @@ def test_every_component_a_pipeline_names_is_defined():
     connectors = set(cfg.get("connectors") or {})
     assert set(service.get("extensions", [])) <= set(cfg.get("extensions") or {})
     used_connectors = {"exporters": set(), "receivers": set()}
-    assert set(service["pipelines"]) == {"traces", "metrics", "logs"}
+    assert set(service["pipelines"]) == {"traces", "traces/llmobs", "metrics", "logs"}
     for name, pipeline in service["pipelines"].items():
         assert pipeline["receivers"] and pipeline["exporters"], name
         for kind in ("receivers", "processors", "exporters"):
@@ -47,8 +47,15 @@ def test_the_required_pieces_are_there():
     assert "datadog" in exporters and "datadog/connector" in cfg["connectors"]
     assert exporters["otlphttp/datadog_llmobs"]["headers"]["dd-otlp-source"] == "llmobs"
     assert any(name.startswith("otlphttp/") and name != "otlphttp/datadog_llmobs" for name in exporters)
-    traces = cfg["service"]["pipelines"]["traces"]["processors"]
-    assert "transform/genai_content" in traces and "redaction/secrets" in traces
+    pipelines = cfg["service"]["pipelines"]
+    for name in ("traces", "traces/llmobs"):
+        assert "transform/genai_content" in pipelines[name]["processors"] and "redaction/secrets" in pipelines[name]["processors"]
+    # LLM Observability gets the GenAI spans that no Datadog LLMObs span records already
+    assert pipelines["traces/llmobs"]["exporters"] == ["otlphttp/datadog_llmobs"]
+    assert "otlphttp/datadog_llmobs" not in pipelines["traces"]["exporters"]
+    assert "filter/already_in_llmobs" in pipelines["traces/llmobs"]["processors"]
+    conditions = cfg["processors"]["filter/already_in_llmobs"]["traces"]["span"]
+    assert conditions == ['attributes["_dd.llmobs.artificial_gen_ai_tags"] == "true"']
     statements = cfg["processors"]["transform/genai_content"]["trace_statements"][0]["statements"]
     for attribute in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions"):
         assert any(f'"{attribute}"' in s for s in statements), attribute
