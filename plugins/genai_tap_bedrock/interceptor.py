@@ -67,7 +67,8 @@ def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Ca
         rec.server_address, rec.server_port = _server(client.meta.endpoint_url)
         call = tap.begin(rec)
         call.plugin_state = state
-        call.prepare.extend(steps)
+        for step in steps:
+            call.defer(step)
         return call
     except Exception as exc:
         report(f"bedrock {op.api}: starting the span", exc)

@@ -31,11 +31,6 @@ def when_imported(module_name: str, hook: "Callable[[ModuleType], None]") -> Non
     _install_finder()
 
 
-def pending() -> "List[str]":
-    """Module names still waited for."""
-    return list(_hooks)
-
-
 def clear() -> None:
     _hooks.clear()
 

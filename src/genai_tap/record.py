@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .semconv import finish_reason
+
 Part = Dict[str, Any]
 Message = Dict[str, Any]
 
@@ -160,8 +162,6 @@ class CallRecord:
 
     def set_finish(self, raw_reasons: List[Any]) -> None:
         """Record the provider's stop reasons, normalised, keeping the first raw one."""
-        from .semconv import finish_reason
-
         reasons = [r for r in raw_reasons if r is not None]
         if not reasons:
             return

@@ -178,14 +178,6 @@ def copy_params(rec: CallRecord, source: Any, names: Mapping[str, str]) -> None:
             continue
 
 
-def as_text(value: Any) -> str:
-    """Tool results and similar free-form values, as text."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def parse_arguments(value: Any) -> Any:
@@ -276,14 +268,3 @@ def prompt_input(rec: CallRecord, prompt: Any) -> None:
     """A single prompt string (text-completion bodies) as the user's message."""
     if rec.capture_content and prompt is not None:
         rec.input_messages = [message("user", [text_part(str(prompt))])]
-
-
-def first(items: Any) -> Any:
-    """The first element of a non-empty list, else None."""
-    if isinstance(items, Sequence) and not isinstance(items, (str, bytes)) and items:
-        return items[0]
-    return None
-
-
-def texts(values: Iterable[Any]) -> List[str]:
-    return [v for v in values if isinstance(v, str)]
