@@ -14,7 +14,7 @@ Formats are found through the ``genai_tap.bedrock_formats`` entry-point group
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from genai_tap.record import CallRecord, ModelRef, Part, message, text_part
 from genai_tap.semconv import OP_CHAT, finish_reason
