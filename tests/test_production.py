@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 
 
 from genai_tap import semconv as sc
+from genai_tap_collector.otlp import attributes
 
 from .support.apps import GENAI_TAP, aws_env, run_app
 
@@ -267,16 +268,21 @@ def test_span_queue_is_bounded_and_drops_are_counted(emulator: Any, otlp: Any, t
     """The batch processor's queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE); what it drops is counted by the
     SDK's own metric (switched on by OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED), exported with genai-tap's."""
     env = _env(emulator, otlp, OTEL_BSP_MAX_QUEUE_SIZE="2", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2", OTEL_BSP_SCHEDULE_DELAY="60000",
-               OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED="true")
+               OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED="true", OTEL_SERVICE_NAME="queue-test")
     proc = run_app(QUEUE_APP, env, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    spans = otlp.wait_for(lambda: _genai_spans(otlp), 2)
+    # only this app's telemetry: a late export from an earlier test's process must not count here
+    def ours() -> List[Dict[str, Any]]:
+        return [s for s in _genai_spans(otlp) if s["resource"].get("service.name") == "queue-test"]
+    spans = otlp.wait_for(ours, 2)
     assert 2 <= len(spans) < 6
     counters = []
     deadline = time.monotonic() + 10
     while not counters and time.monotonic() < deadline:
         for msg in otlp.messages["/v1/metrics"]:
             for rm in msg.resource_metrics:
+                if attributes(rm.resource.attributes).get("service.name") != "queue-test":
+                    continue
                 for sm in rm.scope_metrics:
                     for m in sm.metrics:
                         if m.name == "otel.sdk.processor.span.processed":
@@ -284,4 +290,6 @@ def test_span_queue_is_bounded_and_drops_are_counted(emulator: Any, otlp: Any, t
         time.sleep(0.1)
     # a cumulative counter, exported at the flush and again at shutdown: its latest value
     dropped = max(value for value, attrs in counters if attrs.get("error.type") == "queue_full")
-    assert dropped == 6 - len(spans)
+    # at least every span that never arrived; the SDK may count one more, since its check for a full queue
+    # and the worker's pop race (BatchProcessor.emit reads len(queue) without a lock)
+    assert 6 - len(spans) <= dropped <= 7 - len(spans)
