@@ -288,6 +288,46 @@ def test_stream_is_transparent(sclient: Any, tap: Any, stream_emulator: Any) -> 
     assert len(rest) == 7 and tap.span()  # messageStart, 5 deltas, blockStop, messageStop, metadata
 
 
+def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, stream_emulator: Any) -> None:
+    """Until the stream ends the proxy holds, per text delta, the text alone (a string the garbage
+    collector never walks), not botocore's nested event dicts; the output is still complete."""
+    stream_emulator.stream_chunks = 20
+    stream = _converse_stream(sclient)
+    events = list(stream)
+    held = stream._self_seen
+    deltas = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
+    assert len(deltas) == 20
+    assert [h for h in held if type(h) is str] == deltas
+    assert [h for h in held if type(h) is not str] == [e for e in events if "contentBlockDelta" not in e]
+    out = json.loads(tap.span().attributes[sc.OUTPUT_MESSAGES])
+    assert out[0]["parts"] == [{"type": "text", "content": "".join(deltas)}]
+
+
+def test_invoke_stream_chunks_are_held_as_bytes(sclient: Any, tap: Any) -> None:
+    stream = _invoke_stream(sclient, "claude")
+    events = list(stream)
+    assert stream._self_seen == [e["chunk"]["bytes"] for e in events]
+    assert json.loads(tap.span().attributes[sc.OUTPUT_MESSAGES])[0]["parts"][-1]["content"].startswith("Hello from")
+
+
+def test_a_failing_keep_holds_the_event_itself(sclient: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: the per-event step on the app's thread raises; the app's stream is unchanged
+    and the call is still traced from the events held as they are."""
+    from genai_tap_bedrock import operations
+
+    bare, _ = _consume(_converse_stream(sclient))
+
+    def broken(event: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(operations.converse_stream_reader, "keep", broken)
+    tap = request.getfixturevalue("tap")
+    traced, err = _consume(_converse_stream(sclient))
+    assert err is None and traced == bare
+    out = json.loads(tap.span().attributes[sc.OUTPUT_MESSAGES])
+    assert out[0]["parts"][0]["content"] == EXPECTED_TEXT
+
+
 def test_span_is_never_left_current(sclient: Any, tap: Any, client: Any) -> None:
     from opentelemetry import trace
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from genai_tap.config import Config, get_config
 from genai_tap.guard import report
 from genai_tap.record import CallRecord, ModelRef
-from genai_tap.tap import Call
 from genai_tap.semconv import OP_CHAT, OP_EMBEDDINGS
+from genai_tap.tap import Call
 
 from . import blocks, formats, model_ids
 from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
-from .streams import StreamState, TracedStream
+from .streams import Reader, StreamState, TracedStream
 
 CONVERSE_USAGE = {
     "input": "inputTokens",
@@ -301,15 +302,38 @@ def _watch(call: Call, result: Dict[str, Any], key: str, reader: Any) -> Tuple[A
     return result, True
 
 
-def converse_stream_reader(rec: CallRecord, state: StreamState, event: Mapping[str, Any]) -> None:
-    blocks.stream_event(rec, state, event, CONVERSE_USAGE)
+def _keep_converse_event(event: Mapping[str, Any]) -> Any:
+    """A text delta of the first content block is held as its text; other events as they are."""
+    body = event.get("contentBlockDelta")
+    if body is not None and body.get("contentBlockIndex", 0) == 0:
+        text = (body.get("delta") or {}).get("text")
+        if type(text) is str:
+            return text
+    return event
 
 
-def invoke_stream_reader(fmt: Optional[BodyFormat]):
+def _read_converse_event(rec: CallRecord, state: StreamState, kept: Any) -> None:
+    if type(kept) is str:
+        state.text(0, kept)
+    else:
+        blocks.stream_event(rec, state, kept, CONVERSE_USAGE)
+
+
+converse_stream_reader = Reader(_read_converse_event, _keep_converse_event)
+
+
+def _keep_chunk_bytes(event: Mapping[str, Any]) -> Any:
+    """A ``{"chunk": {"bytes": ...}}`` event is held as its bytes; other events as they are."""
+    chunk = event.get("chunk")
+    data = chunk.get("bytes") if chunk is not None else None
+    return data if type(data) is bytes else event
+
+
+def invoke_stream_reader(fmt: Optional[BodyFormat]) -> Reader:
     """Reads ``{"chunk": {"bytes": ...}}`` events: the family's own chunk, then Bedrock's metrics."""
 
-    def read(rec: CallRecord, state: StreamState, event: Mapping[str, Any]) -> None:
-        data = (event.get("chunk") or {}).get("bytes")
+    def read(rec: CallRecord, state: StreamState, kept: Any) -> None:
+        data = kept if type(kept) is bytes else (kept.get("chunk") or {}).get("bytes")
         if not data:
             return
         chunk = json.loads(data)
@@ -320,7 +344,7 @@ def invoke_stream_reader(fmt: Optional[BodyFormat]):
         # Bedrock's own count for the whole call, in the family's last chunk
         blocks.set_usage(rec, chunk.get(INVOCATION_METRICS), INVOCATION_USAGE)
 
-    return read
+    return Reader(read, _keep_chunk_bytes)
 
 
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"

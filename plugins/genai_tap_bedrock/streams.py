@@ -15,6 +15,13 @@ knows the operation's event shapes. The span ends:
 
 The span was released from the app's context when the call returned, so calls the
 app makes while the stream is pending never become its children.
+
+What is held per event matters more than the time spent on it: an event is a few
+nested dicts, and holding them until the stream ends (and the finisher has read
+them) hands the garbage collector extra containers to walk on the app's thread,
+several µs per event. So the proxy keeps what the operation's :class:`Reader`
+says, ``keep(event)``: for the common events a string or bytes (which the
+collector never looks at), the event itself for the rest.
 """
 
 from __future__ import annotations
@@ -43,7 +50,22 @@ from .aws import error_code
 from .formats import parse_arguments
 
 Event = Any
-Reader = Callable[[CallRecord, "StreamState", Event], None]
+
+
+class Reader:
+    """How one operation's stream events are held and read.
+
+    ``keep(event)`` runs on the app's thread for every event and returns what to hold
+    until the stream ends; it must be cheap and should return an atomic value (``str``,
+    ``bytes``) for the frequent events. ``read(rec, state, kept)`` runs on the finisher
+    thread for each held item, in order.
+    """
+
+    __slots__ = ("keep", "read")
+
+    def __init__(self, read: Callable[[CallRecord, "StreamState", Any], None], keep: Callable[[Event], Any] = lambda e: e) -> None:
+        self.read = read
+        self.keep = keep
 
 
 class StreamState:
@@ -126,10 +148,14 @@ class TracedStream(wrapt.ObjectProxy):
     def __iter__(self):
         seen = self._self_seen
         times = self._self_times
+        keep = self._self_reader.keep
         clock = time.time_ns
         try:
             for event in self.__wrapped__:
-                seen.append(event)
+                try:
+                    seen.append(keep(event))
+                except Exception:  # never in the app's way: hold the event as it is
+                    seen.append(event)
                 if len(times) < TIMED_EVENTS:  # the first content delta is among the first few
                     times.append(clock())
                 yield event
@@ -185,9 +211,10 @@ def _interpret(
         rec.chunk_count = len(seen)
         rec.last_chunk_ns = last
         state = StreamState()
-        for index, event in enumerate(seen):
+        read = reader.read
+        for index, kept in enumerate(seen):
             before = state.content_seen
-            reader(rec, state, event)
+            read(rec, state, kept)
             if not before and state.content_seen and index < len(times):
                 rec.first_chunk_ns = times[index]
         out = state.output()
