@@ -8,7 +8,8 @@ Converse on purpose), so both parse through here. Media blocks are described
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional
 
 from genai_tap.record import (
     CallRecord,

@@ -14,7 +14,8 @@ Formats are found through the ``genai_tap.bedrock_formats`` entry-point group
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from genai_tap.record import CallRecord, ModelRef, Part, message, text_part
 from genai_tap.semconv import OP_CHAT, finish_reason

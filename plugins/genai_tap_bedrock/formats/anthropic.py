@@ -10,7 +10,8 @@ Response: ``{"id", "model", "role", "content": [blocks], "stop_reason", "usage":
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional
 
 from genai_tap.record import (
     CallRecord,

@@ -11,7 +11,8 @@ response headers).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional
 
 from genai_tap.record import CallRecord, Message, Part, message, text_part, tool_call_part, tool_response_part
 

@@ -7,7 +7,8 @@ DeepSeek's chat body (V3) is :mod:`.openai_chat`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from genai_tap.record import CallRecord
 from genai_tap.semconv import OP_TEXT_COMPLETION

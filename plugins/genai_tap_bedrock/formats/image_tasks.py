@@ -10,7 +10,8 @@ bytes. The response (base64 images) is never read.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from genai_tap.record import CallRecord, media_part, message, text_part
 from genai_tap.semconv import OP_GENERATE_CONTENT

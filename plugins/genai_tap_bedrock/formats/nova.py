@@ -11,7 +11,8 @@ The shape mirrors Converse, so the blocks are parsed by :mod:`..blocks`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from genai_tap.record import CallRecord
 

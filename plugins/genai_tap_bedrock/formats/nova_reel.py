@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from genai_tap.record import CallRecord, media_part, message, text_part
 from genai_tap.semconv import OP_GENERATE_CONTENT

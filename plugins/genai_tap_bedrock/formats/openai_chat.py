@@ -10,7 +10,8 @@ Response: ``{"id", "model", "choices": [{"message": {"role", "content", "tool_ca
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional
 
 from genai_tap.record import (
     CallRecord,

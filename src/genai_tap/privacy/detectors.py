@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule
 
