@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-instructions clean
 
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
@@ -16,6 +16,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) scripts/bench.py
+
+# instructions per call under valgrind (needs valgrind, and the peers' venvs `make bench` creates)
+bench-instructions: $(VENV)/.installed
+	$(PY) scripts/bench_instructions.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

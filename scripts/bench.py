@@ -1122,12 +1122,6 @@ class Bench:
                 say(f"bench: {cfg.name}: app-thread profile failed: {reply['error']}")
             else:
                 self.appthread[cfg.name] = reply
-            if cfg.kind == "tap" and self.args.direct_calls:
-                reply = cfg.worker.request({"cmd": "direct", "n": self.args.direct_calls, "reps": 7})
-                if "error" in reply:
-                    say(f"bench: {cfg.name}: direct measurement failed: {reply['error']}")
-                else:
-                    self.direct[cfg.name] = reply
             if "embed" in dict(self.ops) and cfg.kind != "bare":
                 reply = cfg.worker.request({"cmd": "embedcheck"})
                 if "error" in reply:
@@ -1141,6 +1135,14 @@ class Bench:
                 self.memory[cfg.name] = cfg.worker.request({"cmd": "stats"}, timeout=30)
             except Exception:  # noqa: BLE001
                 pass
+        # last: its thousands of calls in a burst would raise the peak memory measured above
+        for cfg in self.live():
+            if cfg.kind == "tap" and self.args.direct_calls:
+                reply = cfg.worker.request({"cmd": "direct", "n": self.args.direct_calls, "reps": 7})
+                if "error" in reply:
+                    say(f"bench: {cfg.name}: direct measurement failed: {reply['error']}")
+                else:
+                    self.direct[cfg.name] = reply
 
     def stop_workers(self) -> None:
         for cfg in self.cfgs:
