@@ -123,6 +123,8 @@ class Receiver(_Store):
     def __init__(self) -> None:
         super().__init__()
         receiver = self
+        #: seconds to wait before answering a trace export (a slow backend); reset by clear()
+        self.trace_delay = 0.0
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -144,6 +146,8 @@ class Receiver(_Store):
                 msg = kind()
                 msg.ParseFromString(data)
                 receiver._keep(self.path, msg)
+                if self.path == "/v1/traces" and receiver.trace_delay:
+                    time.sleep(receiver.trace_delay)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -156,6 +160,10 @@ class Receiver(_Store):
     @property
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def clear(self) -> None:
+        super().clear()
+        self.trace_delay = 0.0
 
     def start(self) -> "Receiver":
         self._thread.start()
