@@ -343,9 +343,7 @@ class Worker:
             "x-amzn-bedrock-input-token-count": "12", "x-amzn-bedrock-output-token-count": "40"}}
         out = json.dumps({"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
                           "stopReason": "end_turn", "usage": usage}).encode()
-        messages = [{"role": "user", "content": [{"text": PROMPT}]}]
-        nova_body = json.dumps({"schemaVersion": "messages-v1", "messages": messages,
-                                "inferenceConfig": {"maxTokens": 256, "temperature": 0.5, "topP": 0.9}}).encode()
+        messages, nova_body = MESSAGES, NOVA_BODY
 
         class Events:
             """What botocore's EventStream yields for a ConverseStream of ``chunks`` text deltas."""
@@ -417,10 +415,7 @@ class Worker:
     def embedcheck(self) -> Dict[str, Any]:
         """Is the embeddings response body handed to the app unread and uncopied?"""
         self.switch(True)
-        import json as _json
-
-        body = _json.dumps({"inputText": PROMPT, "dimensions": 1024, "normalize": True})
-        r = self.client.invoke_model(modelId=TITAN_EMBED_V2, body=body, contentType="application/json",
+        r = self.client.invoke_model(modelId=TITAN_EMBED_V2, body=EMBED_BODY, contentType="application/json",
                                      accept="application/json")
         sb = r["body"]
         raw = getattr(sb, "_raw_stream", None)
@@ -430,7 +425,7 @@ class Worker:
             "amount_read_before_app": getattr(sb, "_amount_read", None),
         }
         data = sb.read()
-        vec = _json.loads(data)["embedding"]
+        vec = json.loads(data)["embedding"]
         result["dims"] = len(vec)
         return result
 
@@ -484,31 +479,26 @@ def _versions() -> Dict[str, str]:
     return out
 
 
+MESSAGES = [{"role": "user", "content": [{"text": PROMPT}]}]
+INFERENCE = {"maxTokens": 256, "temperature": 0.5, "topP": 0.9}
+NOVA_BODY = json.dumps({"schemaVersion": "messages-v1", "messages": MESSAGES, "inferenceConfig": INFERENCE}).encode()
+EMBED_BODY = json.dumps({"inputText": PROMPT, "dimensions": 1024, "normalize": True}).encode()
+
+
 def build_operations(client: Any) -> Dict[str, Callable[[], int]]:
     """The measured calls; each returns the number of stream chunks it consumed (0 if none)."""
-    messages = [{"role": "user", "content": [{"text": PROMPT}]}]
-    nova_body = json.dumps({
-        "schemaVersion": "messages-v1",
-        "messages": messages,
-        "inferenceConfig": {"maxTokens": 256, "temperature": 0.5, "topP": 0.9},
-    }).encode()
-    embed_body = json.dumps({"inputText": PROMPT, "dimensions": 1024, "normalize": True}).encode()
-    inference = {"maxTokens": 256, "temperature": 0.5, "topP": 0.9}
+    messages, inference = MESSAGES, INFERENCE
 
-    def invoke() -> int:
-        r = client.invoke_model(modelId=NOVA_LITE, body=nova_body, contentType="application/json",
-                                accept="application/json")
-        r["body"].read()
-        return 0
+    def invoking(model_id: str, body: bytes) -> Callable[[], int]:
+        def invoke() -> int:
+            client.invoke_model(modelId=model_id, body=body, contentType="application/json",
+                                accept="application/json")["body"].read()
+            return 0
+
+        return invoke
 
     def converse() -> int:
         client.converse(modelId=NOVA_LITE, messages=messages, inferenceConfig=inference)
-        return 0
-
-    def embed() -> int:
-        r = client.invoke_model(modelId=TITAN_EMBED_V2, body=embed_body, contentType="application/json",
-                                accept="application/json")
-        r["body"].read()
         return 0
 
     def stream() -> int:
@@ -519,7 +509,8 @@ def build_operations(client: Any) -> Dict[str, Callable[[], int]]:
                 chunks += 1
         return chunks
 
-    return {"invoke": invoke, "converse": converse, "embed": embed, "stream": stream}
+    return {"invoke": invoking(NOVA_LITE, NOVA_BODY), "converse": converse,
+            "embed": invoking(TITAN_EMBED_V2, EMBED_BODY), "stream": stream}
 
 
 def worker_main(spec_json: str) -> int:
@@ -912,6 +903,23 @@ def config_env(cfg: Config, ports: Dict[str, int]) -> Dict[str, str]:
     return env
 
 
+def start_services(names: List[str]) -> Tuple[subprocess.Popen, str, subprocess.Popen, Dict[str, Dict[str, int]]]:
+    """The emulator and the receivers/agents of configurations ``names``, each in a process of its own:
+    (emulator process, its URL, sinks process, {name: {"otlp": port, "agent": port}}). Both stop
+    when their stdin is closed."""
+    py = str(VENV / "bin" / "python")
+    env = base_env()
+    env["GENAI_TAP_ENABLED"] = "false"
+    emulator = subprocess.Popen([py, str(SCRIPT), "--emulator"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
+    assert emulator.stdout is not None
+    url = emulator.stdout.readline().strip()
+    sinks = subprocess.Popen([py, str(SCRIPT), "--sinks", ",".join(names)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
+    assert sinks.stdout is not None
+    return emulator, url, sinks, json.loads(sinks.stdout.readline())
+
+
 def median(values: List[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -955,18 +963,8 @@ class Bench:
 
     # ---------------------------------------------------------------- services
     def start_services(self) -> None:
-        py = str(VENV / "bin" / "python")
-        env = base_env()
-        env["GENAI_TAP_ENABLED"] = "false"
-        self.emulator = subprocess.Popen([py, str(SCRIPT), "--emulator"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
-        assert self.emulator.stdout is not None
-        self.emulator_url = self.emulator.stdout.readline().strip()
-        names = ",".join(c.name for c in self.cfgs if c.kind != "bare")
-        self.sinks = subprocess.Popen([py, str(SCRIPT), "--sinks", names], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
-        assert self.sinks.stdout is not None
-        self.ports = json.loads(self.sinks.stdout.readline())
+        self.emulator, self.emulator_url, self.sinks, self.ports = start_services(
+            [c.name for c in self.cfgs if c.kind != "bare"])
         for proc in (self.emulator, self.sinks):
             if self.service_cpu is not None:
                 try:

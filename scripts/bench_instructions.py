@@ -15,8 +15,10 @@ the GIL costs no instruction.
 
     make bench-instructions     # or: .venv/bin/python scripts/bench_instructions.py [--calls N] [--ops ...]
 
-Needs ``valgrind`` (Debian: ``apt-get install valgrind``) and the peers'
-virtualenvs that ``make bench`` creates under ``.venv-bench/``.
+Configurations, their environment, their set-up (``Worker.setup``), the
+measured calls, the emulator and the receivers are ``scripts/bench.py``'s own.
+Needs ``valgrind`` (Debian: ``apt-get install valgrind``); the peers' virtualenvs
+under ``.venv-bench/`` are created on first use, as by ``make bench``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,78 +36,30 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv" / "bin" / "python"
-BENCH_VENVS = ROOT / ".venv-bench"
+import bench  # scripts/bench.py, beside this file
 
-#: name -> (label, python, environment, role)
-CONFIGS: Dict[str, Tuple[str, Path, Dict[str, str], str]] = {
-    "bare": ("bare boto3", VENV, {}, "bare"),
-    "tap-otel": ("genai-tap OTel sink", VENV, {"GENAI_TAP_SINKS": "otel"}, "tap"),
-    "tap-both": ("genai-tap both sinks", VENV, {"GENAI_TAP_SINKS": "otel,datadog"}, "tap"),
-    "openllmetry": ("OpenLLMetry (no content)", BENCH_VENVS / "openllmetry" / "bin" / "python",
-                    {"TRACELOOP_TRACE_CONTENT": "false"}, "peer"),
-    "otel-genai-bedrock": ("otel-instr.-genai-bedrock", BENCH_VENVS / "otel-genai-bedrock" / "bin" / "python", {},
-                           "peer"),
-    "ddtrace": ("ddtrace Bedrock + LLMObs", BENCH_VENVS / "ddtrace" / "bin" / "python", {}, "ddtrace"),
-}
-OPS = ["invoke", "converse", "embed", "stream"]
-LABELS = {"invoke": "InvokeModel", "converse": "Converse", "embed": "Embed 1024", "stream": "ConverseStream"}
+ROOT = bench.ROOT
+BARE = "bare-a"
+CONFIGS = {c.name: c for c in bench.configurations()}
+DEFAULT_CONFIGS = ["tap-otel", "tap-both", "openllmetry", "otel-genai-bedrock", "ddtrace"]
+OPS = [key for key, _ in bench.OPERATIONS]
+LABELS = dict(bench.OPERATIONS)
 
-# The app each configuration runs: set-up as in scripts/bench.py, warm-up calls, then the
-# measured calls between two os.sched_yield() calls, where callgrind dumps its counters.
+# Each configuration's app: set up by scripts/bench.py's Worker, exactly as in `make bench`
+# (its probe calls and flush are part of the warm-up), more warm-up calls, then the measured
+# calls between two os.sched_yield() calls, where callgrind dumps its counters.
 APP = r'''
 import json, os, sys
-kind, op, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if kind in ("tap-otel", "tap-both"):
-    import genai_tap.auto  # noqa: F401
-elif kind in ("openllmetry", "otel-genai-bedrock"):
-    from opentelemetry import metrics, trace
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    mp = MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
-    trace.set_tracer_provider(tp)
-    metrics.set_meter_provider(mp)
-    if kind == "openllmetry":
-        from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
-        BedrockInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
-    else:
-        from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
-        BedrockInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
-elif kind == "ddtrace":
-    from ddtrace import patch
-    from ddtrace.llmobs import LLMObs
-    LLMObs.enable(agentless_enabled=False, integrations_enabled=False)
-    patch(botocore=True)
-import boto3
-client = boto3.client("bedrock-runtime", endpoint_url=os.environ["EMULATOR"], region_name="us-east-1")
-messages = [{"role": "user", "content": [{"text": "In two sentences, explain why the sky is blue."}]}]
-inference = {"maxTokens": 256, "temperature": 0.5, "topP": 0.9}
-body = json.dumps({"schemaVersion": "messages-v1", "messages": messages, "inferenceConfig": inference}).encode()
-def invoke():
-    client.invoke_model(modelId="amazon.nova-lite-v1:0", body=body, contentType="application/json",
-                        accept="application/json")["body"].read()
-def converse():
-    client.converse(modelId="amazon.nova-lite-v1:0", messages=messages, inferenceConfig=inference)
-embed_body = json.dumps({"inputText": "In two sentences, explain why the sky is blue.", "dimensions": 1024,
-                         "normalize": True}).encode()
-def embed():
-    client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=embed_body, contentType="application/json",
-                        accept="application/json")["body"].read()
-def stream():
-    for _ in client.converse_stream(modelId="amazon.nova-lite-v1:0", messages=messages, inferenceConfig=inference)["stream"]:
-        pass
-fn = {"invoke": invoke, "converse": converse, "embed": embed, "stream": stream}[op]
+sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
+import bench
+spec, op, calls = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+worker = bench.Worker(spec)
+worker.setup()
+fn = worker.ops[op]
 for _ in range(20):
     fn()
 def settle():
-    if kind.startswith("tap-"):
+    if spec["kind"] == "tap":
         from genai_tap.finisher import finisher
         finisher.drain(120)  # every call finished (nothing exported here)
 settle()
@@ -120,43 +72,18 @@ os._exit(0)
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sink_server(port: int) -> subprocess.Popen:
-    """Accepts OTLP/HTTP and Datadog agent requests and discards them."""
-    code = f"""
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class H(BaseHTTPRequestHandler):
-    def _ok(self):
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{{}}")
-    do_POST = do_PUT = _ok
-    def do_GET(self):
-        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{{}}")
-    def log_message(self, *a): pass
-ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
-"""
-    return subprocess.Popen([str(VENV), "-c", code])
-
-
-def _run(name: str, op: str, calls: int, emulator: str, sink: int, workdir: Path) -> Tuple[int, int]:
+def _run(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict[str, Dict[str, int]],
+         workdir: Path) -> Tuple[int, int]:
     """(instructions of the app's thread in the measured part, of every other thread in the whole run)."""
-    _label, python, extra, _role = CONFIGS[name]
+    cfg = CONFIGS[name]
     app = workdir / "app.py"
     out = workdir / f"{name}-{op}-{calls}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "TRACELOOP_"))}
-    env.update(EMULATOR=emulator, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", PYTHONHASHSEED="0",
-               GENAI_TAP_CAPTURE_CONTENT="false", OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink}",
-               OTEL_METRIC_EXPORT_INTERVAL="3600000", OTEL_BSP_SCHEDULE_DELAY="3600000",
-               DD_TRACE_AGENT_URL=f"http://127.0.0.1:{sink}", DD_LLMOBS_ML_APP="bench", DD_LLMOBS_ENABLED="1",
-               DD_LLMOBS_AGENTLESS_ENABLED="0", DD_INSTRUMENTATION_TELEMETRY_ENABLED="false",
-               DD_REMOTE_CONFIGURATION_ENABLED="false", DD_TRACE_STARTUP_LOGS="false", **extra)
+    env = bench.config_env(cfg, ports.get(name, {"otlp": 9, "agent": 9}))
+    # nothing exported while the calls run (span export is the same SDK code for every OpenTelemetry row)
+    env.update(BENCH_SCRIPTS=str(bench.SCRIPT.parent), PYTHONHASHSEED="0", OTEL_BSP_SCHEDULE_DELAY="3600000")
+    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator})
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-before=sched_yield",
-           f"--callgrind-out-file={out}.%p", str(python), str(app), name, op, str(calls)]
+           f"--callgrind-out-file={out}.%p", python, str(app), spec, op, str(calls)]
     proc = subprocess.run(cmd, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=1800)
     main_part, others = None, 0
@@ -177,56 +104,58 @@ def _run(name: str, op: str, calls: int, emulator: str, sink: int, workdir: Path
     return main_part, others
 
 
-def measure(name: str, op: str, calls: int, emulator: str, sink: int, workdir: Path) -> Tuple[float, float]:
+def measure(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict[str, Dict[str, int]],
+            workdir: Path) -> Tuple[float, float]:
     """Per call: (instructions on the app's thread, on the other threads). Two runs, of ``calls``
     and 3 x ``calls`` measured calls: the other threads' counts differ by 2 x ``calls`` calls."""
-    short = _run(name, op, calls, emulator, sink, workdir)
-    long = _run(name, op, 3 * calls, emulator, sink, workdir)
+    short = _run(name, python, op, calls, emulator, ports, workdir)
+    long = _run(name, python, op, 3 * calls, emulator, ports, workdir)
     return long[0] / (3 * calls), max(0, long[1] - short[1]) / (2 * calls)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=60, help="measured calls per configuration (default 60)")
+    parser.add_argument("--calls", type=int, default=40,
+                        help="measured calls per configuration (default 40; a second run makes 3x as many)")
     parser.add_argument("--ops", nargs="*", default=OPS, choices=OPS)
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=DEFAULT_CONFIGS, choices=sorted(CONFIGS))
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (default 2)")
     parser.add_argument("--json", help="also write the counts to this file")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind"):
         print("bench-instructions: valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    configs = [c for c in args.configs if c == "bare" or CONFIGS[c][1].exists()]
-    for c in set(args.configs) - set(configs):
-        print(f"bench-instructions: {c}: {CONFIGS[c][1]} missing (run `make bench` once to create it); skipped",
-              file=sys.stderr)
-    if "bare" not in configs:
-        configs.insert(0, "bare")
-    emu_port, sink_port = _free_port(), _free_port()
-    emulator = subprocess.Popen([str(VENV), "-m", "genai_tap.cli", "emulator", "--port", str(emu_port)],
-                                env=dict(os.environ, GENAI_TAP_ENABLED="false"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sink = _sink_server(sink_port)
+    pythons: Dict[str, str] = {}  # the peers' virtualenvs, made once, before the runs share them
+    for name in [BARE] + [c for c in args.configs if c != BARE]:
+        venv = CONFIGS[name].venv
+        try:
+            pythons[name] = str(bench.VENV / "bin" / "python" if venv is None else bench.ensure_venv(venv))
+        except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
+            print(f"bench-instructions: {name}: could not install: {exc}; skipped", file=sys.stderr)
+    configs = list(pythons)
+    emulator, url, sinks, ports = bench.start_services([c for c in configs if c != BARE])
     counts: Dict[str, Dict[str, Tuple[float, float]]] = {}
     started = time.time()
     try:
-        time.sleep(2.0)
         with tempfile.TemporaryDirectory(prefix="genai-tap-instr-") as tmp:
             workdir = Path(tmp)
             (workdir / "app.py").write_text(APP)
             runs = [(c, op) for op in args.ops for c in configs]
-            print(f"bench-instructions: {len(runs)} runs under callgrind, {args.jobs} at a time ...", file=sys.stderr)
+            print(f"bench-instructions: {len(runs)} configurations x operations under callgrind, two runs each, "
+                  f"{args.jobs} at a time ...", file=sys.stderr)
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                futures = {run: pool.submit(measure, run[0], run[1], args.calls, f"http://127.0.0.1:{emu_port}",
-                                            sink_port, workdir) for run in runs}
+                futures = {run: pool.submit(measure, run[0], pythons[run[0]], run[1], args.calls, url, ports,
+                                           workdir) for run in runs}
                 for (c, op), fut in futures.items():
                     try:
                         counts.setdefault(c, {})[op] = fut.result()
                     except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
                         print(f"bench-instructions: {c} {op}: {exc}", file=sys.stderr)
     finally:
-        emulator.kill()
-        sink.kill()
+        for proc in (emulator, sinks):
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
     print(report(counts, configs, args.ops, args.calls))
     print(f"bench-instructions: {time.time() - started:.0f} s", file=sys.stderr)
     if args.json:
@@ -245,12 +174,12 @@ def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str]
     def per_call(c: str, op: str) -> Optional[Tuple[float, float]]:
         return counts.get(c, {}).get(op)
 
-    bare = {op: per_call("bare", op) for op in ops}
+    bare = {op: per_call(BARE, op) for op in ops}
     w(f"{'bare boto3, absolute':{width}}" + "".join(
         f"{(f'{bare[op][0] / 1000:.0f}' if bare[op] else '-'):>22}{'':>15}" for op in ops))
     added: Dict[str, Dict[str, Tuple[float, float]]] = {}
     for c in configs:
-        if c == "bare":
+        if c == BARE:
             continue
         for op in ops:
             got = per_call(c, op)
@@ -258,12 +187,13 @@ def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str]
                 added.setdefault(c, {})[op] = (got[0] - bare[op][0], got[1])
     best: Dict[str, Optional[float]] = {}
     for op in ops:
-        peers = [added[c][op][0] for c in added if CONFIGS[c][3] == "peer" and op in added[c]]
+        peers = [added[c][op][0] for c in added
+                 if CONFIGS[c].role == "peer" and CONFIGS[c].kind != "ddtrace" and op in added[c]]
         best[op] = min(peers) if peers else None
     for c in configs:
-        if c == "bare":
+        if c == BARE:
             continue
-        line = f"{CONFIGS[c][0]:{width}}"
+        line = f"{CONFIGS[c].label:{width}}"
         for op in ops:
             v = added.get(c, {}).get(op)
             if v is None:
