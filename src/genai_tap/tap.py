@@ -197,7 +197,6 @@ class Tap:
         return _within(timeout, "shutdown", [(sink, lambda s=sink: s.shutdown(timeout)) for sink in sinks])
 
 
-
 def _within(timeout: float, what: str, jobs: "List[Tuple[Sink, Any]]") -> bool:
     """Finish the ended calls, then run the sink jobs, on a daemon thread, within ``timeout``."""
     if not jobs:

@@ -179,8 +179,6 @@ def copy_params(rec: CallRecord, source: Any, names: Mapping[str, str]) -> None:
             continue
 
 
-
-
 def parse_arguments(value: Any) -> Any:
     """Tool-call arguments: a JSON string becomes an object; anything else stays."""
     if isinstance(value, str):
