@@ -10,8 +10,17 @@ a GIL hand-off on the app's critical path), so the finisher works in batches: it
 is woken only when it sleeps, and while calls keep coming it keeps working,
 looking for new ones every ``BATCH_DELAY`` seconds; after ``IDLE`` seconds with
 nothing to do it sleeps until the next call wakes it. Telemetry is late by a few
-milliseconds; the app is not. Between two calls of a batch the finisher lets go of
-the GIL, so an app thread never waits for a whole batch.
+milliseconds; the app is not.
+
+Off the app's thread is not yet out of its way: the finisher needs the GIL, and
+whenever the app's thread lets go of it for a moment (sending a request, taking a
+lock) the finisher would take it and the app would wait out a whole job. So the
+finisher works while the app's thread *waits*: before each job it looks at the
+innermost Python frame of the thread that handed over the last call, and goes on
+only if that thread is blocked in the socket, ssl, selectors, threading or queue
+modules (waiting for Bedrock's answer, for work, for a lock); otherwise it sleeps
+``PAUSE`` seconds and looks again. A job never waits more than ``PATIENCE``
+seconds for that: an app that never waits still gets its telemetry.
 
 The queue is bounded: past ``LIMIT`` pending calls the app's thread finishes the
 call itself (back-pressure rather than loss). Before ``os.fork`` the finisher
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 import threading
 import time
 
@@ -37,6 +47,10 @@ LIMIT = 10_000
 BATCH_DELAY = 0.02
 IDLE = 0.5
 FORK_WAIT = 1.0
+PAUSE = 0.0001
+PATIENCE = 0.05
+#: modules whose frames mean "this thread is waiting", not "busy between two bits of I/O"
+WAITING_MODULES = ("socket", "ssl", "selectors", "threading", "queue")
 
 
 class Finisher:
@@ -60,6 +74,8 @@ class Finisher:
         self._idle = threading.Condition(threading.Lock())
         self._sleeping = True
         self._busy = False
+        self._draining = 0
+        self._app_thread = 0  # the thread that handed over the last call
         self._thread: "threading.Thread | None" = None
         self._lock = threading.Lock()
 
@@ -70,6 +86,7 @@ class Finisher:
             _run(job)  # the finisher cannot keep up: the app's thread does this one itself
             return
         self._jobs.append(job)
+        self._app_thread = threading.get_ident()
         if self._sleeping:
             self._wakeup()
 
@@ -102,24 +119,56 @@ class Finisher:
             idle_since = None
             with self._idle:
                 self._busy = True
+            waiting_in = _waiting_files()
+            held_since = None
             while jobs:
+                if not self._draining and self._app_is_busy(waiting_in):
+                    now = time.monotonic()
+                    held_since = held_since or now
+                    if now - held_since < PATIENCE:
+                        time.sleep(PAUSE)  # let go of the GIL until the app's thread waits
+                        continue
+                held_since = None
                 _run(jobs.popleft())
-                # let go of the GIL between calls: an app thread whose response just
-                # arrived takes it now, rather than after the interpreter's switch
-                # interval (5 ms) while this thread works through the batch
-                time.sleep(0)
             with self._idle:
                 self._busy = False
                 self._idle.notify_all()
+
+    def _app_is_busy(self, waiting_in: "frozenset[str]") -> bool:
+        """True if the app's thread is between two bits of I/O rather than waiting.
+
+        This thread holds the GIL here, so the app's thread is not running Python: it
+        is either blocked (a socket read, a lock, a queue) or about to come back from a
+        short call that let go of the GIL, and would then wait for us.
+        """
+        app = self._app_thread
+        if app == threading.get_ident():  # handed over from this very thread (a finalizer run here)
+            return False
+        try:
+            frame = sys._current_frames().get(app)
+        except Exception:  # noqa: BLE001 - an interpreter without it: never hold the work back
+            return False
+        return frame is not None and frame.f_code.co_filename not in waiting_in
 
     def drain(self, timeout: "float | None" = None) -> bool:
         """Wait until every submitted call is finished; False if the timeout ran out."""
         if self._pid != os.getpid() or self._thread is None:
             return True
-        if self._jobs and self._sleeping:
-            self._wakeup()
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._jobs and not self._busy, timeout)
+        with self._lock:
+            self._draining += 1
+        try:
+            if self._jobs and self._sleeping:
+                self._wakeup()
+            with self._idle:
+                return self._idle.wait_for(lambda: not self._jobs and not self._busy, timeout)
+        finally:
+            with self._lock:
+                self._draining -= 1
+
+
+def _waiting_files() -> "frozenset[str]":
+    files = (getattr(sys.modules.get(name), "__file__", None) for name in WAITING_MODULES)
+    return frozenset(f for f in files if f)
 
 
 def _run(job: "Callable[[], Any]") -> None:

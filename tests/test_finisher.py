@@ -1,0 +1,118 @@
+"""The finisher thread: calls are finished off the app's thread, while the app's thread waits.
+
+These drive a private :class:`~genai_tap.finisher.Finisher` with plain jobs; the
+end-to-end paths (spans that arrive, ``flush()``, fork) are covered by the other
+test modules, which all go through the process-wide one.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import List
+
+from genai_tap import finisher as finisher_module
+from genai_tap.finisher import PATIENCE, Finisher
+
+
+def _spin(seconds: float) -> None:
+    """Run Python on this thread (never blocked: a thread between two bits of I/O)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_jobs_run_in_order_off_the_submitting_thread() -> None:
+    fin = Finisher()
+    ran: List[tuple] = []
+    for i in range(5):
+        fin.submit(lambda i=i: ran.append((i, threading.get_ident())))
+    assert fin.drain(10)
+    assert [i for i, _ in ran] == [0, 1, 2, 3, 4]
+    assert {t for _, t in ran} == {fin._thread.ident} != {threading.get_ident()}
+
+
+def test_work_waits_while_the_app_thread_runs_and_goes_on_when_it_waits() -> None:
+    # The app's thread hands a call over and keeps running Python: the finisher gets the
+    # GIL only at the interpreter's switch interval, finds the app busy and lets go again.
+    # Once the app's thread blocks (here on a socket, as it does waiting for Bedrock),
+    # the job runs at once.
+    fin = Finisher()
+    fin.submit(lambda: None)
+    assert fin.drain(10)  # the thread is started (the app's thread waits for that, in threading.py)
+    ran = threading.Event()
+    reader, writer = socket.socketpair()
+    try:
+        fin.submit(ran.set)
+        _spin(PATIENCE / 2)
+        assert not ran.is_set(), "the finisher ran while the app's thread was busy"
+        waiter = threading.Thread(target=lambda: (ran.wait(10), writer.send(b"x")))
+        waiter.start()
+        t0 = time.monotonic()
+        # the app's thread blocks reading a socket, as http.client does: in socket.py
+        reader.makefile("rb", buffering=0).read(1)
+        waited = time.monotonic() - t0
+        waiter.join()
+        assert ran.is_set() and waited < 5, f"the job did not run while the app's thread waited ({waited:.2f} s)"
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_an_app_that_never_waits_still_gets_its_jobs_done() -> None:
+    fin = Finisher()
+    ran = threading.Event()
+    fin.submit(ran.set)
+    end = time.monotonic() + 10
+    while not ran.is_set() and time.monotonic() < end:
+        _spin(0.01)
+    assert ran.is_set(), "a job was held back for good while the app's thread kept running"
+
+
+def test_drain_does_not_hold_back_for_a_busy_app_thread(monkeypatch) -> None:
+    # genai_tap.flush() from another thread while the app's thread keeps running Python:
+    # whoever drains wants the telemetry now
+    monkeypatch.setattr(finisher_module, "PATIENCE", 3600.0)
+    fin = Finisher()
+    fin.submit(lambda: None)
+    assert fin.drain(10)  # the thread is started
+    ran = threading.Event()
+    spinning = threading.Event()
+
+    def app() -> None:
+        fin.submit(ran.set)
+        spinning.set()
+        _spin(3)
+
+    thread = threading.Thread(target=app)
+    thread.start()
+    spinning.wait(10)
+    assert fin.drain(10) and ran.is_set()
+    assert thread.is_alive(), "the app's thread stopped spinning before the drain was done"
+    thread.join()
+
+
+def test_a_job_handed_over_from_the_finisher_thread_is_not_held_back(monkeypatch) -> None:
+    # A stream abandoned by the app is ended by a finalizer, which can run on any
+    # thread, the finisher's included: it must not wait for itself to "wait".
+    monkeypatch.setattr(finisher_module, "PATIENCE", 3600.0)
+    fin = Finisher()
+    ran = threading.Event()
+    fin.submit(lambda: fin.submit(ran.set))
+    assert ran.wait(10), "a job handed over by the finisher thread itself was held back"
+
+
+def test_a_full_queue_makes_the_app_thread_finish_the_call_itself(monkeypatch) -> None:
+    monkeypatch.setattr(finisher_module, "LIMIT", 2)
+    fin = Finisher()
+    blocker = threading.Event()
+    where: List[int] = []
+    fin.submit(lambda: blocker.wait(10))  # occupies the finisher
+    fin.submit(lambda: where.append(threading.get_ident()))
+    fin.submit(lambda: where.append(threading.get_ident()))
+    fin.submit(lambda: where.append(threading.get_ident()))  # past the limit: run here
+    assert threading.get_ident() in where
+    blocker.set()
+    assert fin.drain(10)
+    assert len(where) == 3
