@@ -19,8 +19,9 @@ finisher works while the app's thread *waits*: before each job it looks at the
 innermost Python frame of the thread that handed over the last call, and goes on
 only if that thread is blocked in the socket, ssl, selectors, threading or queue
 modules (waiting for Bedrock's answer, for work, for a lock); otherwise it sleeps
-``PAUSE`` seconds and looks again. A job never waits more than ``PATIENCE``
-seconds for that: an app that never waits still gets its telemetry.
+``PAUSE`` seconds and looks again. Pending calls never wait more than ``PATIENCE``
+seconds for that (then all of them are finished at once): an app that never waits
+still gets its telemetry, at the rate it makes calls.
 
 The queue is bounded: past ``LIMIT`` pending calls the app's thread finishes the
 call itself (back-pressure rather than loss). Before ``os.fork`` the finisher
@@ -128,8 +129,11 @@ class Finisher:
                     if now - held_since < PATIENCE:
                         time.sleep(PAUSE)  # let go of the GIL until the app's thread waits
                         continue
+                    for _ in range(len(jobs)):  # out of patience: what is pending goes now
+                        _run(jobs.popleft())
+                else:
+                    _run(jobs.popleft())
                 held_since = None
-                _run(jobs.popleft())
             with self._idle:
                 self._busy = False
                 self._idle.notify_all()
