@@ -228,9 +228,8 @@ def _snapshot(params: Mapping[str, Any]) -> Dict[str, Any]:
     messages = params.get("messages")
     if isinstance(messages, list):
         out["messages"] = [_shallow(m, "content") for m in messages]
-    for key in ("system",):
-        if isinstance(params.get(key), list):
-            out[key] = list(params[key])
+    if isinstance(params.get("system"), list):
+        out["system"] = list(params["system"])
     for key in ("inferenceConfig", "additionalModelRequestFields"):
         if isinstance(params.get(key), dict):
             out[key] = dict(params[key])
