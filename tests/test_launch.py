@@ -281,3 +281,49 @@ client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps({"messages"
     assert child["trace_id"] == ours["trace_id"]
     assert child["parent_span_id"] == ours["span_id"]
     assert ours["parent_span_id"] == ""
+
+
+SAMPLING_APP = """
+import boto3
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+client = boto3.client("bedrock-runtime")
+seen = {}
+def send(model, **kwargs):   # what a span started during the call would inherit
+    seen[model] = trace.get_current_span().get_span_context().trace_flags.sampled
+client.meta.events.register("before-send.bedrock-runtime.Converse", lambda **kw: send(current, **kw))
+def converse(model):
+    global current
+    current = model
+    client.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+converse("amazon.nova-lite-v1:0")   # no parent
+for model, flags in (("amazon.nova-micro-v1:0", TraceFlags.DEFAULT), ("amazon.nova-pro-v1:0", TraceFlags.SAMPLED)):
+    parent = NonRecordingSpan(SpanContext(0x5EED, 0xF00D, is_remote=False, trace_flags=TraceFlags(flags)))
+    with trace.use_span(parent):
+        converse(model)
+print(" ".join(f"{m}={seen[m]}" for m in sorted(seen)))
+"""
+
+
+@pytest.mark.parametrize(
+    "sampler, exported",
+    [
+        # the default sampler, decided without calling it: a root always, a child as its parent
+        ({}, {"amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"}),
+        # any other sampler is asked: here roots are never sampled, children follow their parent
+        ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}, {"amazon.nova-pro-v1:0"}),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, set()),
+    ],
+    ids=["default", "parentbased-ratio-0", "always-off"],
+)
+def test_sampling_with_genai_taps_own_provider(
+    emulator: Any, otlp: Any, tmp_path: Path, sampler: Dict[str, str], exported: set
+) -> None:
+    """Our span is sampled as the OTEL_TRACES_SAMPLER in force says, and whatever starts
+    during the call inherits that decision."""
+    proc = run_app(SAMPLING_APP, _env(emulator.url, otlp, **sampler), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    models = ("amazon.nova-lite-v1:0", "amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0")
+    assert proc.stdout.split() == [f"{m}={m in exported}" for m in models]
+    otlp.wait_for(otlp.metric_points)  # the app has exported everything by now
+    assert {s["attributes"][sc.REQUEST_MODEL] for s in otlp.spans()} == exported

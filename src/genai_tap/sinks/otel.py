@@ -94,6 +94,9 @@ class OtelSink(Sink):
             self._owned.append(tp)
             self._scope = _instrumentation_scope()
         self._sampler = tp.sampler
+        #: the SDK's default sampler (a child sampled as its parent, a root always): decided
+        #: here without calling it (about 2.5 µs a call, a sixth of the app thread's work on a Converse)
+        self._as_parent = _follows_parent(tp.sampler)
         if self._owned:
             _quiet_exporter_logs()
         self.tracer_provider = tp
@@ -131,14 +134,16 @@ class OtelSink(Sink):
     def _start_placeholder(self, rec: "CallRecord") -> Any:
         parent = otel_context.get_current()
         parent_span = trace.get_current_span(parent).get_span_context()
-        trace_id = parent_span.trace_id if parent_span.is_valid else _new_id(128)
-        sampled = self._sampler.should_sample(parent, trace_id, "genai", SpanKind.CLIENT).decision.is_sampled()
-        ctx = trace.SpanContext(
-            trace_id, _new_id(64), False, trace.TraceFlags(0x01 if sampled else 0x00), parent_span.trace_state
-        )
+        valid = parent_span.is_valid
+        trace_id = parent_span.trace_id if valid else _new_id(128)
+        if self._as_parent:
+            sampled = parent_span.trace_flags.sampled if valid else True
+        else:
+            sampled = self._sampler.should_sample(parent, trace_id, "genai", SpanKind.CLIENT).decision.is_sampled()
+        ctx = trace.SpanContext(trace_id, _new_id(64), False, _SAMPLED if sampled else _NOT_SAMPLED, parent_span.trace_state)
         rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
         token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(ctx), parent))
-        return [ctx, token, parent_span if parent_span.is_valid else None]
+        return [ctx, token, parent_span if valid else None]
 
     def release(self, handle: Any) -> None:
         token = handle[1]
@@ -290,6 +295,20 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
         if rec.server_port:
             attrs[sc.SERVER_PORT] = rec.server_port
     return attrs
+
+
+_SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+_NOT_SAMPLED = trace.TraceFlags(trace.TraceFlags.DEFAULT)
+
+
+def _follows_parent(sampler: Any) -> bool:
+    """True for the SDK's default sampler, ``parentbased_always_on``, and nothing else."""
+    try:
+        from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+
+        return type(sampler) is type(DEFAULT_ON) and sampler.get_description() == DEFAULT_ON.get_description()
+    except Exception:  # noqa: BLE001 - an SDK without these: ask the sampler every time
+        return False
 
 
 def _new_id(bits: int) -> int:
