@@ -56,6 +56,37 @@ def test_converse_span(model: str, tap: Any, client: Any) -> None:
     ]
 
 
+
+def test_what_the_app_changes_after_the_call_is_not_recorded(tap: Any, client: Any) -> None:
+    """Request and response are read on genai-tap's finisher thread, later: from copies of
+    the containers the app owns, so what the app does with them right after the call
+    (append to its history, empty or edit the answer) does not change the span."""
+    client.converse(modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    tap.spans()  # the finisher's thread is running (its very first job runs while Thread.start() waits)
+    messages = [{"role": "user", "content": [{"text": "What is a span?"}]}]
+    config = {"maxTokens": 120}
+    resp = client.converse(modelId="amazon.nova-lite-v1:0", messages=messages, inferenceConfig=config)
+    answer = resp["output"]["message"]["content"][0]["text"]
+    usage, latency = dict(resp["usage"]), resp["metrics"]["latencyMs"]
+    # at once, on the app's thread (the finisher works while this thread waits, not before)
+    messages.append(resp["output"]["message"])
+    messages[0]["content"].append({"text": "and a trace?"})
+    config["maxTokens"] = 1
+    resp["output"]["message"]["content"].clear()
+    resp["output"]["message"]["role"] = "user"
+    resp["usage"]["inputTokens"] = resp["usage"]["outputTokens"] = 0
+    resp["metrics"]["latencyMs"] = -1
+    resp["stopReason"] = "max_tokens"
+    a = tap.spans()[-1].attributes
+    assert json.loads(a["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "What is a span?"}]}]
+    assert a["gen_ai.request.max_tokens"] == 120
+    assert json.loads(a["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}
+    ]
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (usage["inputTokens"], usage["outputTokens"])
+    assert a["genai_tap.bedrock.latency_ms"] == latency
+
 def test_converse_tools_round_trip(tap: Any, client: Any) -> None:
     messages = [{"role": "user", "content": [{"text": "Weather in Paris?"}]}]
     first = client.converse(modelId="amazon.nova-pro-v1:0", messages=messages, toolConfig=TOOL_CONFIG)

@@ -210,10 +210,9 @@ class Converse(Operation):
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
         response_metadata(rec, result)
-        _parse("bedrock Converse: reading the response", blocks.parse_output, result, rec, CONVERSE_USAGE)
-        latency = (result.get("metrics") or {}).get("latencyMs")
-        if isinstance(latency, int):
-            rec.attributes[LATENCY_ATTRIBUTE] = latency
+        # read on the finisher thread too, from a copy of what the app may change
+        snapshot = _response_snapshot(result, rec.capture_content)
+        call.defer(partial(_parse, "bedrock Converse: reading the response", _converse_response, snapshot, rec))
         return result, False
 
 
@@ -236,6 +235,26 @@ def _snapshot(params: Mapping[str, Any]) -> Dict[str, Any]:
     if isinstance(params.get("toolConfig"), dict):
         out["toolConfig"] = _shallow(params["toolConfig"], "tools")
     return out
+
+
+def _response_snapshot(result: Mapping[str, Any], content: bool) -> Dict[str, Any]:
+    """What is read from a Converse response, copied down to the content blocks (as
+    :func:`_snapshot`); the message only when content is captured."""
+    out = {"stopReason": result.get("stopReason")}
+    for key in ("usage", "metrics"):
+        value = result.get(key)
+        out[key] = dict(value) if isinstance(value, dict) else value
+    output = result.get("output")
+    if content and isinstance(output, dict):
+        out["output"] = {"message": _shallow(output.get("message"), "content")}
+    return out
+
+
+def _converse_response(result: Mapping[str, Any], rec: CallRecord) -> None:
+    blocks.parse_output(result, rec, CONVERSE_USAGE)
+    latency = (result.get("metrics") or {}).get("latencyMs")
+    if isinstance(latency, int):
+        rec.attributes[LATENCY_ATTRIBUTE] = latency
 
 
 def _shallow(item: Any, list_key: str) -> Any:
