@@ -931,6 +931,33 @@ def quantiles(values: List[float]) -> Tuple[float, float]:
     return q[0], q[2]
 
 
+def ratio_interval(ours: List[float], theirs: List[float], level: float = 0.90, resamples: int = 2000,
+                   seed: int = 7) -> Optional[Tuple[float, float]]:
+    """An interval for median(ours) / median(theirs) over rounds (percentile bootstrap).
+
+    Round ``i`` of every process ran at the same time (blocks interleaved), so rounds are
+    resampled in pairs: a slow moment of the machine stays on both sides of the ratio.
+    None when there are too few rounds or the peer's median is not above zero.
+    """
+    n = min(len(ours), len(theirs))
+    if n < 8:
+        return None
+    import random
+
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        ref = statistics.median(theirs[i] for i in picks)
+        if ref > 0:
+            ratios.append(statistics.median(ours[i] for i in picks) / ref)
+    if len(ratios) < resamples * 0.9:
+        return None
+    ratios.sort()
+    cut = (1 - level) / 2
+    return ratios[int(cut * len(ratios))], ratios[min(len(ratios) - 1, int((1 - cut) * len(ratios)))]
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -1444,6 +1471,14 @@ class Bench:
             w("  " + line)
         return "\n".join(out)
 
+    def interval(self, cfg: Config, ref_label: str, op: str) -> str:
+        """`` [a-b]``: the 90 % interval of ``cfg``'s paired ratio to the configuration labelled ``ref_label``."""
+        ref = next((c for c in self.cfgs if c.label == ref_label), None)
+        ours = self.paired.get(cfg.name, {}).get(op)
+        theirs = self.paired.get(ref.name, {}).get(op) if ref else None
+        found = ratio_interval(ours, theirs) if ours and theirs else None
+        return f" [{found[0]:.2f} .. {found[1]:.2f}]" if found else ""
+
     def best_peers(self, paired: bool) -> Dict[str, Tuple[Optional[float], str]]:
         peers = [c for c in self.cfgs if c.role == "peer"]
         best: Dict[str, Tuple[Optional[float], str]] = {}
@@ -1476,6 +1511,28 @@ class Bench:
                 line += f"{cell:>22}"
             w(line)
         w(f"{'best peer':{width}}" + "".join(f"{best[op][1][:21]:>22}" for op, _ in self.ops))
+        w("")
+        w("Paired ratios with a 90 % interval (bootstrap over rounds, resampled in pairs: how far the ratio "
+          "could move by chance in a run like this one)")
+        ddtrace = next((c for c in self.cfgs if c.name == "ddtrace"), None)
+        groups: List[Tuple[str, Callable[[str], str], List[Config]]] = [
+            ("to the best peer", lambda op: best[op][1], [c for c in self.cfgs if c.role in ("tap", "info")])]
+        if ddtrace is not None:
+            groups.append(("to ddtrace's own integration", lambda op: ddtrace.label,
+                           [c for c in self.cfgs if "datadog" in c.env.get("GENAI_TAP_SINKS", "")]))
+        labelled = {c.label: c for c in self.cfgs}
+        for title, ref_label, members in groups:
+            w(f"  {title}")
+            for cfg in members:
+                line = f"{cfg.label:{width}}"
+                for op, _ in self.ops:
+                    value = self.result(cfg, op, paired=True)
+                    ref_cfg = labelled.get(ref_label(op))
+                    ref = self.result(ref_cfg, op, paired=True) if ref_cfg else None
+                    cell = "-" if value is None or not ref or ref <= 0 else (
+                        f"{value / ref:.2f}x" + self.interval(cfg, ref_label(op), op))
+                    line += f"{cell:>22}"
+                w(line)
         w("")
         w("Paired: spread of the per-round added µs (25th-75th percentile), and the app thread's CPU added (median)")
         for cfg in self.cfgs:
@@ -1517,8 +1574,10 @@ class Bench:
             ok = None if v is None or ref is None else v <= ref / 4
             if v is None and "tap-otel" in cfg:
                 ok = False
+            span = self.interval(cfg["tap-otel"], best[op][1], op) if paired and "tap-otel" in cfg else ""
             lines.append(f"{verdict(ok)} OTel sink <= 1/4 best peer, {label}: "
-                         f"{_fmt(v)} µs vs limit {_fmt(ref / 4 if ref else None)} µs ({best[op][1]} adds {_fmt(ref)})")
+                         f"{_fmt(v)} µs vs limit {_fmt(ref / 4 if ref else None)} µs ({best[op][1]} adds {_fmt(ref)})"
+                         + (f"; ratio {v / ref:.2f}x, 90 % interval{span}" if span and v is not None and ref else ""))
         # 2. per stream chunk
         if "stream" in dict(self.ops):
             v = result(cfg["tap-otel"], "stream") if "tap-otel" in cfg else None
@@ -1555,8 +1614,10 @@ class Bench:
                 v = result(cfg[name], op)
                 ref = result(cfg["ddtrace"], op) if "ddtrace" in cfg else None
                 ok = None if ref is None else (v is not None and v <= ref / 4)
+                span = self.interval(cfg[name], cfg["ddtrace"].label, op) if paired and "ddtrace" in cfg else ""
                 lines.append(f"{verdict(ok)} {cfg[name].label} <= 1/4 ddtrace, {label}: {_fmt(v)} µs vs limit "
-                             f"{_fmt(ref / 4 if ref else None)} µs (ddtrace adds {_fmt(ref)})")
+                             f"{_fmt(ref / 4 if ref else None)} µs (ddtrace adds {_fmt(ref)})"
+                             + (f"; ratio {v / ref:.2f}x, 90 % interval{span}" if span and v is not None and ref else ""))
         # 5. bootstrap
         boot = next((c for c in self.startup if c.get("bootstrap")), None)
         if boot and not boot["error"]:
