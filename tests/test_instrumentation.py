@@ -115,3 +115,10 @@ def test_no_sinks_means_no_tracing_work(aws: str, client: Any, monkeypatch: pyte
         genai_tap.uninstrument()
         set_tap(None)
         reset_config(None)
+
+
+def test_the_hook_knows_every_traced_operation() -> None:
+    """The hook picks calls by name before it imports how they are read: the two lists agree."""
+    from genai_tap_bedrock.operations import OPERATIONS
+
+    assert interceptor.TRACED == set(OPERATIONS)

@@ -100,6 +100,20 @@ def test_bootstrap_does_not_import_botocore(emulator: Any, otlp: Any, tmp_path: 
     assert "botocore loaded before first call: True" in proc.stdout
 
 
+def test_importing_boto3_loads_only_the_hook(emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    """An app that imports boto3 (for S3, say) and never calls Bedrock gets the hook on
+    botocore and nothing more: how calls are read, the body formats, and the sinks come
+    with the first Bedrock call."""
+    show = "print(sorted(m for m in sys.modules if m.startswith(('genai_tap_bedrock.', 'opentelemetry', 'ddtrace'))))"
+    app = f"import sys, boto3\n{show}\n" + NOVA_APP.replace("import json, sys", "import json") + show + "\n"
+    proc = run_app(app, _env(emulator.url, otlp), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    before, after = (eval(line) for line in proc.stdout.splitlines() if line.startswith("["))
+    assert before == ["genai_tap_bedrock.interceptor", "genai_tap_bedrock.others"]
+    assert {"genai_tap_bedrock.operations", "genai_tap_bedrock.formats.nova"} <= set(after)
+    assert any(m.startswith("opentelemetry.sdk") for m in after)
+    assert len(otlp.wait_for(otlp.spans)) == 1
+
 def test_boto3_imported_before_genai_tap_auto(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = "import boto3\nclient = boto3.client('bedrock-runtime')\nimport genai_tap.auto\nimport genai_tap.auto\n" + NOVA_APP.replace(
         'client = boto3.client("bedrock-runtime")', ""

@@ -10,18 +10,25 @@ or botocore's exception object exactly as it would have.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from genai_tap.guard import report
 from genai_tap.tap import Call, get_tap
 
 from . import others
-from .aws import error_code
-from .operations import OPERATIONS, Operation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .operations import Operation
 
 SERVICE = "bedrock-runtime"
 _MARK = "_genai_tap_wrapper"
+
+#: The traced operations (``operations.OPERATIONS`` has one class for each). How they are
+#: read, with every body format, is imported at the first of these calls, not when
+#: botocore is: an app that imports boto3 and never calls Bedrock does not pay for it.
+TRACED = frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke"})
+_operations: "Optional[Dict[str, Operation]]" = None
 
 # Set False by uninstall when another wrapper sits on top of ours and we cannot
 # remove ourselves from the middle of the chain: the wrapper then passes through.
@@ -31,12 +38,13 @@ _servers: Dict[str, Tuple[Optional[str], Optional[int]]] = {}
 
 
 def traced_make_api_call(wrapped, instance, args, kwargs):
-    op = OPERATIONS.get(args[0] if args else kwargs.get("operation_name"))
-    if op is None or not active:
+    name = args[0] if args else kwargs.get("operation_name")
+    if name not in TRACED or not active:
         return wrapped(*args, **kwargs)
-    call = _begin(op, instance, args, kwargs)
-    if call is None:
+    begun = _begin(name, instance, args, kwargs)
+    if begun is None:
         return wrapped(*args, **kwargs)
+    op, call = begun
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -45,17 +53,18 @@ def traced_make_api_call(wrapped, instance, args, kwargs):
     return _succeeded(op, call, result)
 
 
-_first_call = True
-
-
-def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Call]:
-    global _first_call
+def _begin(name: str, client: Any, args: tuple, kwargs: dict) -> "Optional[Tuple[Operation, Call]]":
+    global _operations
     try:
         if client.meta.service_model.service_name != SERVICE:
             return None
-        if _first_call:  # another instrumentation may have been installed after us
-            _first_call = False
+        operations = _operations
+        if operations is None:  # the first call: another instrumentation may have been installed after us
+            from .operations import OPERATIONS
+
             others.take_over()
+            operations = _operations = OPERATIONS
+        op = operations[name]
         tap = get_tap()
         if not tap.sinks:
             return None
@@ -69,14 +78,16 @@ def _begin(op: Operation, client: Any, args: tuple, kwargs: dict) -> Optional[Ca
         call.plugin_state = state
         for step in steps:
             call.defer(step)
-        return call
+        return op, call
     except Exception as exc:
-        report(f"bedrock {op.api}: starting the span", exc)
+        report(f"bedrock {name}: starting the span", exc)
         return None
 
 
 def _failed(call: Call, exc: BaseException) -> None:
     try:
+        from .aws import error_code
+
         rec = call.record
         rec.fail(exc, error_code(exc))
         response = getattr(exc, "response", None)
@@ -88,7 +99,7 @@ def _failed(call: Call, exc: BaseException) -> None:
     call.end()
 
 
-def _succeeded(op: Operation, call: Call, result: Any) -> Any:
+def _succeeded(op: "Operation", call: Call, result: Any) -> Any:
     returned, continues = result, False
     try:
         returned, continues = op.succeeded(call, result)
