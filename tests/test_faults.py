@@ -104,6 +104,10 @@ class _Failing:
         if self.when == "release":
             raise ValueError("sink release failed")
 
+    def link(self, rec: Any, handle: Any) -> None:
+        if self.when == "link":
+            raise ValueError("sink link failed")
+
     def finish(self, rec: Any, handle: Any) -> None:
         if self.when == "finish":
             raise ValueError("sink finish failed")
@@ -116,7 +120,7 @@ class _Failing:
 
 
 @pytest.mark.expect_swallowed
-@pytest.mark.parametrize("when", ["start", "release", "finish"])
+@pytest.mark.parametrize("when", ["start", "release", "link", "finish"])
 def test_a_sink_that_raises(when: str, tap: Any, client: Any, caplog: pytest.LogCaptureFixture) -> None:
     from genai_tap.tap import get_tap
 

@@ -129,8 +129,9 @@ class CallRecord:
     # plugin-specific span attributes (names from genai_tap.semconv)
     attributes: Dict[str, Any] = field(default_factory=dict)
 
-    # this call's span in each sink, (trace id, span id) as hex strings, set at start,
-    # so that each sink can point at the others ("otel" -> ids, "datadog" -> ids)
+    # this call's span in each sink, (trace id, span id) as hex strings, set by each sink
+    # at start or, at the latest, before any sink finishes (Sink.link), so that each
+    # sink can point at the others ("otel" -> ids, "datadog" -> ids)
     links: Dict[str, Any] = field(default_factory=dict)
 
     # ---- helpers used by plugins ---------------------------------------------------

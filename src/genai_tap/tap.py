@@ -108,6 +108,13 @@ class Call:
             drop_content(record, DROPPED_REDACTION_UNAVAILABLE)
             record.error_message = record.error_stack = record.error_type
         for sink, handle in self._handles:
+            link = getattr(sink, "link", None)  # optional: a sink need not subclass Sink
+            if link is not None:
+                try:
+                    link(record, handle)
+                except Exception as exc:
+                    report(f"{sink.name} sink (link)", exc)
+        for sink, handle in self._handles:
             try:
                 sink.finish(record, handle)
             except Exception as exc:

@@ -3,8 +3,9 @@
 A sink opens its span when the call starts (:meth:`Sink.start`, on the app's
 thread, with the caller's context current), lets go of the app's context when the
 call returns (:meth:`Sink.release`; a stream may still be open), and closes the
-span when the call or stream ends (:meth:`Sink.finish`, on whichever thread ended
-it). Sinks see only the record, never the provider's request or response.
+span when the call or stream ends (:meth:`Sink.finish`, on genai-tap's finisher
+thread; each sink's :meth:`Sink.link` runs just before, so every sink can point at
+the others' spans). Sinks see only the record, never the provider's request or response.
 
 Content (messages, system prompt, tools, content parameters) is redacted and
 size-limited in the record just before :meth:`Sink.finish` (see
@@ -49,6 +50,11 @@ class Sink:
 
     def release(self, handle: Any) -> None:
         """The provider call returned to the app; stop being the current span."""
+
+    def link(self, record: "CallRecord", handle: Any) -> None:
+        """Put this call's ids in ``record.links`` for the other sinks, if not done in
+        :meth:`start`: called for every sink before any sink's :meth:`finish`, off the
+        app's thread."""
 
     def finish(self, record: "CallRecord", handle: Any) -> None:
         """The call (or its stream) is over and ``record`` is complete."""

@@ -69,8 +69,6 @@ class DatadogSink(Sink):
         if self.config.dd_duplicates != DD_DUPLICATES_BOTH:
             theirs, peer = self.duplicates.records(rec)
             if theirs:
-                if peer is not None:
-                    self._link(rec, peer)
                 return _Handle(peer=peer, record=rec)
         factory = self.llmobs.embedding if llmobs_io.span_kind(rec) == llmobs_io.KIND_EMBEDDING else self.llmobs.llm
         span = contextvars.copy_context().run(
@@ -79,19 +77,20 @@ class DatadogSink(Sink):
             name=llmobs_io.span_name(rec),
             model_provider=llmobs_io.model_provider(rec),
         )
-        handle = _Handle(span=span)
-        try:
-            self._link(rec, span)
-        except Exception:
-            span.finish()
-            raise
-        return handle
+        return _Handle(span=span)
 
     def release(self, handle: Any) -> None:
         # ddtrace's span for the call ends as soon as its wrapper returns (calls are
         # finished later, off the app's thread): give it the OpenTelemetry ids now
         if handle is not None and handle.peer is not None:
             _tag_peer(handle.peer, handle.record)
+
+    def link(self, rec: "CallRecord", handle: Any) -> None:
+        span = handle and (handle.span or handle.peer)
+        if span is not None:
+            exported = self.llmobs.export_span(span)
+            if exported:
+                rec.links[self.name] = (exported["trace_id"], format(int(exported["span_id"]), "016x"))
 
     def finish(self, rec: "CallRecord", handle: Any) -> None:
         if handle is None or handle.span is None:
@@ -145,12 +144,6 @@ class DatadogSink(Sink):
         if otel:
             tags[sc.DD_OTEL_TRACE_ID], tags[sc.DD_OTEL_SPAN_ID] = otel
         return tags
-
-    def _link(self, rec: "CallRecord", span: Any) -> None:
-        """Put this call's Datadog ids on the record, for the other sinks."""
-        exported = self.llmobs.export_span(span)
-        if exported:
-            rec.links[self.name] = (exported["trace_id"], format(int(exported["span_id"]), "016x"))
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout_s: float) -> None:

@@ -17,6 +17,7 @@ With content capture off nothing here carries prompt or completion text.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
@@ -48,6 +49,7 @@ def span_name(rec: "CallRecord") -> str:
     return f"{rec.provider}.{_snake(rec.api)}"
 
 
+@functools.lru_cache(maxsize=64)
 def _snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):
