@@ -958,6 +958,11 @@ def ratio_interval(ours: List[float], theirs: List[float], level: float = 0.90, 
     return ratios[int(cut * len(ratios))], ratios[min(len(ratios) - 1, int((1 - cut) * len(ratios)))]
 
 
+def _ratio_note(value: Optional[float], ref: Optional[float], interval: str) -> str:
+    """``; ratio 0.52x, 90 % interval [0.30 .. 0.78]`` for a target line, when there is an interval."""
+    return f"; ratio {value / ref:.2f}x, 90 % interval{interval}" if interval and value is not None and ref else ""
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -1577,7 +1582,7 @@ class Bench:
             span = self.interval(cfg["tap-otel"], best[op][1], op) if paired and "tap-otel" in cfg else ""
             lines.append(f"{verdict(ok)} OTel sink <= 1/4 best peer, {label}: "
                          f"{_fmt(v)} µs vs limit {_fmt(ref / 4 if ref else None)} µs ({best[op][1]} adds {_fmt(ref)})"
-                         + (f"; ratio {v / ref:.2f}x, 90 % interval{span}" if span and v is not None and ref else ""))
+                         + _ratio_note(v, ref, span))
         # 2. per stream chunk
         if "stream" in dict(self.ops):
             v = result(cfg["tap-otel"], "stream") if "tap-otel" in cfg else None
@@ -1617,7 +1622,7 @@ class Bench:
                 span = self.interval(cfg[name], cfg["ddtrace"].label, op) if paired and "ddtrace" in cfg else ""
                 lines.append(f"{verdict(ok)} {cfg[name].label} <= 1/4 ddtrace, {label}: {_fmt(v)} µs vs limit "
                              f"{_fmt(ref / 4 if ref else None)} µs (ddtrace adds {_fmt(ref)})"
-                             + (f"; ratio {v / ref:.2f}x, 90 % interval{span}" if span and v is not None and ref else ""))
+                             + _ratio_note(v, ref, span))
         # 5. bootstrap
         boot = next((c for c in self.startup if c.get("bootstrap")), None)
         if boot and not boot["error"]:

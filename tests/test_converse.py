@@ -56,7 +56,6 @@ def test_converse_span(model: str, tap: Any, client: Any) -> None:
     ]
 
 
-
 def test_what_the_app_changes_after_the_call_is_not_recorded(tap: Any, client: Any) -> None:
     """Request and response are read on genai-tap's finisher thread, later: from copies of
     the containers the app owns, so what the app does with them right after the call
@@ -86,6 +85,7 @@ def test_what_the_app_changes_after_the_call_is_not_recorded(tap: Any, client: A
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (usage["inputTokens"], usage["outputTokens"])
     assert a["genai_tap.bedrock.latency_ms"] == latency
+
 
 def test_converse_tools_round_trip(tap: Any, client: Any) -> None:
     messages = [{"role": "user", "content": [{"text": "Weather in Paris?"}]}]

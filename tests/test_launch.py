@@ -114,6 +114,7 @@ def test_importing_boto3_loads_only_the_hook(emulator: Any, otlp: Any, tmp_path:
     assert any(m.startswith("opentelemetry.sdk") for m in after)
     assert len(otlp.wait_for(otlp.spans)) == 1
 
+
 def test_boto3_imported_before_genai_tap_auto(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = "import boto3\nclient = boto3.client('bedrock-runtime')\nimport genai_tap.auto\nimport genai_tap.auto\n" + NOVA_APP.replace(
         'client = boto3.client("bedrock-runtime")', ""
@@ -303,9 +304,9 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 client = boto3.client("bedrock-runtime")
 seen = {}
-def send(model, **kwargs):   # what a span started during the call would inherit
-    seen[model] = trace.get_current_span().get_span_context().trace_flags.sampled
-client.meta.events.register("before-send.bedrock-runtime.Converse", lambda **kw: send(current, **kw))
+def send(**kwargs):   # what a span started during the call would inherit
+    seen[current] = trace.get_current_span().get_span_context().trace_flags.sampled
+client.meta.events.register("before-send.bedrock-runtime.Converse", send)
 def converse(model):
     global current
     current = model
