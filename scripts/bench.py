@@ -920,6 +920,19 @@ def start_services(names: List[str]) -> Tuple[subprocess.Popen, str, subprocess.
     return emulator, url, sinks, json.loads(sinks.stdout.readline())
 
 
+def stop_services(*procs: Optional[subprocess.Popen]) -> None:
+    """Stop what :func:`start_services` started: close their stdin, kill what does not exit."""
+    for proc in procs:
+        if proc is None:
+            continue
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            proc.kill()
+
+
 def median(values: List[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -1016,15 +1029,7 @@ class Bench:
         return json.loads(self.sinks.stdout.readline())
 
     def stop_services(self) -> None:
-        for proc in (getattr(self, "emulator", None), getattr(self, "sinks", None)):
-            if proc is None:
-                continue
-            try:
-                assert proc.stdin is not None
-                proc.stdin.close()
-                proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                proc.kill()
+        stop_services(getattr(self, "emulator", None), getattr(self, "sinks", None))
 
     # ---------------------------------------------------------------- workers
     def start_workers(self) -> None:

@@ -152,10 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
                         print(f"bench-instructions: {c} {op}: {exc}", file=sys.stderr)
     finally:
-        for proc in (emulator, sinks):
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(timeout=10)
+        bench.stop_services(emulator, sinks)
     print(report(counts, configs, args.ops, args.calls))
     print(f"bench-instructions: {time.time() - started:.0f} s", file=sys.stderr)
     if args.json:
