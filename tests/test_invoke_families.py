@@ -281,3 +281,41 @@ def test_reasoning_is_a_reasoning_part(tap: Any, client: Any) -> None:
     parts = json.loads(tap.span().attributes["gen_ai.output.messages"])[0]["parts"]
     assert parts[0]["type"] == "reasoning" and parts[0]["content"]
     assert parts[1]["type"] == "text"
+
+
+def test_the_request_body_is_decoded_on_the_app_thread_only_when_its_keys_choose_the_format(
+    tap: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nova has one body format: its request is decoded on the finisher thread. Mistral has
+    two (text and chat), told apart by the body's keys: decoded on the app's thread, read
+    on the finisher's. A bytearray the app refills right after the call is recorded as sent."""
+    import threading
+
+    from genai_tap_bedrock import operations
+
+    client.converse(modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    tap.spans()  # the finisher's thread is running (its very first job runs while Thread.start() waits)
+    decoded_on = {}
+    json_body = operations.json_body
+
+    def decode(text: Any) -> Any:
+        body = json_body(text)
+        decoded_on[str(body)[:40]] = threading.get_ident()
+        return body
+
+    monkeypatch.setattr(operations, "json_body", decode)
+    app = threading.get_ident()
+
+    nova = bytearray(json.dumps(CASES["nova"]["body"]).encode())
+    client.invoke_model(modelId=CASES["nova"]["model"], body=nova)
+    nova[:] = json.dumps({"messages": [{"role": "user", "content": [{"text": "changed"}]}]}).encode()
+    mistral = CASES["mistral-chat"]
+    client.invoke_model(modelId=mistral["model"], body=json.dumps(mistral["body"]))
+    nova_span, mistral_span = tap.spans()[-2:]
+
+    on_app = {body: thread == app for body, thread in decoded_on.items()}
+    assert on_app == {str(CASES["nova"]["body"])[:40]: False, str(mistral["body"])[:40]: True}
+    assert json.loads(nova_span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == "Name a French city"
+    assert nova_span.attributes["gen_ai.request.max_tokens"] == 100
+    assert mistral_span.attributes["genai_tap.model.family"] == "openai_chat"
+    assert mistral_span.attributes["gen_ai.request.max_tokens"] == 90

@@ -50,17 +50,24 @@ class Operation:
 Made = Tuple[CallRecord, Optional[BodyFormat], List[Callable[[], None]]]
 
 
-def _format_record(api: str, model_id: Any, body: Optional[Mapping[str, Any]], config: Config, later: bool) -> Optional[Made]:
+def _format_record(
+    api: str, model_id: Any, config: Config, body: Optional[Mapping[str, Any]] = None, raw: Any = None
+) -> Optional[Made]:
     """The record of a call whose body is in a model family's native format, that format,
     and the steps left for the finisher thread.
 
-    With ``later`` the request's content is read on the finisher thread: only for a
-    body genai-tap decoded itself (the app's bytes), never for a structure the app
-    still owns and may change after the call.
+    ``body`` is a structure the app owns and may change once the call returns, so it
+    is read now. ``raw`` is InvokeModel's body, bytes or text that cannot change: it is
+    decoded and read on the finisher thread, unless the format can only be told from
+    the body's keys (:func:`formats.body_decides`); then it is decoded here, and still
+    read there.
     """
     if not isinstance(model_id, str):
         return None
     ref = model_ids.resolve(model_id)
+    text = _immutable_text(raw)
+    if text is not None and formats.body_decides(ref):
+        body, text = json_body(text), None
     fmt = formats.select(ref, body)
     rec = CallRecord(
         api=api,
@@ -73,13 +80,20 @@ def _format_record(api: str, model_id: Any, body: Optional[Mapping[str, Any]], c
     steps: List[Callable[[], None]] = []
     if fmt is not None:
         rec.output_type = fmt.output_type
-        if body is not None:
-            step = partial(_parse, f"bedrock {fmt.name} format: reading the request", fmt.parse_request, body, rec)
-            if later:
-                steps.append(step)
-            else:
-                step()
+        what = f"bedrock {fmt.name} format: reading the request"
+        if text is not None:
+            steps.append(partial(_parse, what, _parse_text_request, fmt, text, rec))
+        elif body is not None and raw is not None:  # decoded here from the app's bytes: ours alone
+            steps.append(partial(_parse, what, fmt.parse_request, body, rec))
+        elif body is not None:
+            _parse(what, fmt.parse_request, body, rec)
     return rec, fmt, steps
+
+
+def _parse_text_request(fmt: BodyFormat, text: Any, rec: CallRecord) -> None:
+    body = json_body(text)
+    if body is not None and fmt.accepts(body):
+        fmt.parse_request(body, rec)
 
 
 def _fallback_operation(ref: ModelRef) -> str:
@@ -94,20 +108,23 @@ def _parse(what: str, fn, *args) -> None:
         report(what, exc)
 
 
-def json_body(raw: Any) -> Optional[Mapping[str, Any]]:
-    """The request body as JSON, if it is bytes or text holding a JSON object.
+def _immutable_text(raw: Any) -> Any:
+    """InvokeModel's body as bytes or text nobody can change; None for anything else.
 
     A file-like body is left alone: reading it would change what botocore sends.
     """
-    if isinstance(raw, (bytes, bytearray)):
-        text = bytes(raw)
-    elif isinstance(raw, str):
-        text = raw  # type: ignore[assignment]
-    else:
-        return None
+    if isinstance(raw, (bytes, str)):
+        return raw
+    if isinstance(raw, bytearray):
+        return bytes(raw)
+    return None
+
+
+def json_body(text: Any) -> Optional[Mapping[str, Any]]:
+    """``text`` (bytes or str) decoded, if it holds a JSON object."""
     try:
         body = json.loads(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
     return body if isinstance(body, Mapping) else None
 
@@ -116,7 +133,7 @@ class InvokeModel(Operation):
     api = "InvokeModel"
 
     def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
-        made = _format_record(self.api, params.get("modelId"), json_body(params.get("body")), config, later=True)
+        made = _format_record(self.api, params.get("modelId"), config, raw=params.get("body"))
         if made is not None:
             made[0].stream = self.streams
             made[0].guardrail_id = params.get("guardrailIdentifier")
@@ -283,7 +300,7 @@ class StartAsyncInvoke(Operation):
 
     def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
         body = params.get("modelInput")
-        return _format_record(self.api, params.get("modelId"), body if isinstance(body, Mapping) else None, config, later=False)
+        return _format_record(self.api, params.get("modelId"), config, body=body if isinstance(body, Mapping) else None)
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record

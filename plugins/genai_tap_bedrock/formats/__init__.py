@@ -106,6 +106,17 @@ def candidates(base_id: str) -> List[BodyFormat]:
     return hit
 
 
+def body_decides(model: ModelRef) -> bool:
+    """Whether :func:`select` must see the request body to choose ``model``'s format.
+
+    It must for an opaque model ID (the body is sniffed) and for a vendor with more
+    than one format (Mistral's text and chat bodies). A model served by a single
+    format gets it without the body, as when the body is not JSON: its body can then
+    be decoded later, off the app's thread, and is read only if the format accepts it.
+    """
+    return not model.base_id or len(candidates(model.base_id)) > 1
+
+
 def select(model: ModelRef, body: Optional[Mapping[str, Any]]) -> Optional[BodyFormat]:
     """The format of a call to ``model`` with request ``body``; None if unknown."""
     if model.base_id:
