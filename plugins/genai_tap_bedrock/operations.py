@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from botocore.response import StreamingBody
+
 from genai_tap.config import Config, get_config
 from genai_tap.guard import report
 from genai_tap.record import CallRecord, ModelRef
@@ -167,8 +169,6 @@ def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[b
     exception, as it would have without genai-tap. A body longer than ``limit``
     is not read at all.
     """
-    from botocore.response import StreamingBody
-
     body = result.get("body")
     if type(body) is not StreamingBody:
         return None
