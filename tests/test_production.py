@@ -57,7 +57,7 @@ def test_fork(emulator: Any, otlp: Any, tmp_path: Path) -> None:
 
 
 WSGI_APP = """
-import json, os, boto3
+import json, os, time, boto3
 # a call while the app loads: in the gunicorn master with --preload, before the workers are
 # forked, so genai-tap's providers and export threads exist before the fork. (Its own client
 # is closed: a pooled keep-alive connection must not be shared by forked workers.)
@@ -69,6 +69,7 @@ client = boto3.client("bedrock-runtime")
 def app(environ, start_response):
     body = {"messages": [{"role": "user", "content": [{"text": f"worker {os.getpid()}"}]}]}
     client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps(body))["body"].read()
+    time.sleep(0.05)  # a busy worker: concurrent requests go to the others, not all to the first that woke
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(os.getpid()).encode()]
 """
