@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from botocore.response import StreamingBody
 
@@ -92,7 +92,7 @@ def _format_record(
     return rec, fmt, steps
 
 
-def _parse_text_request(fmt: BodyFormat, text: Any, rec: CallRecord) -> None:
+def _parse_text_request(fmt: BodyFormat, text: Union[bytes, str], rec: CallRecord) -> None:
     body = json_body(text)
     if body is not None and fmt.accepts(body):
         fmt.parse_request(body, rec)
@@ -110,7 +110,7 @@ def _parse(what: str, fn, *args) -> None:
         report(what, exc)
 
 
-def _immutable_text(raw: Any) -> Any:
+def _immutable_text(raw: Any) -> Optional[Union[bytes, str]]:
     """InvokeModel's body as bytes or text nobody can change; None for anything else.
 
     A file-like body is left alone: reading it would change what botocore sends.
@@ -122,11 +122,11 @@ def _immutable_text(raw: Any) -> Any:
     return None
 
 
-def json_body(text: Any) -> Optional[Mapping[str, Any]]:
-    """``text`` (bytes or str) decoded, if it holds a JSON object."""
+def json_body(text: Union[bytes, str]) -> Optional[Mapping[str, Any]]:
+    """``text`` decoded, if it holds a JSON object."""
     try:
         body = json.loads(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return body if isinstance(body, Mapping) else None
 
