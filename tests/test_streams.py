@@ -303,6 +303,30 @@ def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, stream_emulator
     assert out[0]["parts"] == [{"type": "text", "content": "".join(deltas)}]
 
 
+def test_without_content_capture_the_text_deltas_are_not_read(
+    sclient: Any, tap_no_content: Any, stream_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content capture off: the finisher does not read the held text deltas (the reply is not
+    recorded); only the first one's arrival counts, as the time to the first chunk."""
+    from genai_tap_bedrock import operations
+
+    reader = operations.converse_stream_reader
+    read: List[Any] = []
+    original = reader.read
+    monkeypatch.setattr(reader, "read", lambda rec, state, kept: (read.append(kept), original(rec, state, kept)))
+    stream_emulator.stream_chunks = 6
+    stream = _converse_stream(sclient)
+    events = list(stream)
+    span = tap_no_content.span()
+    a = span.attributes
+    deltas = [i for i, e in enumerate(events) if "contentBlockDelta" in e]
+    assert len(deltas) == 6
+    assert read == [e for e in events if "contentBlockDelta" not in e]
+    assert abs(a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] - (stream._self_times[deltas[0]] - span.start_time) / 1e9) < 1e-9
+    assert a[sc.USAGE_OUTPUT_TOKENS] == events[-1]["metadata"]["usage"]["outputTokens"]
+    assert a[sc.RESPONSE_FINISH_REASONS] and sc.OUTPUT_MESSAGES not in a
+
+
 def test_invoke_stream_chunks_are_held_as_bytes(sclient: Any, tap: Any) -> None:
     stream = _invoke_stream(sclient, "claude")
     events = list(stream)

@@ -57,8 +57,10 @@ class Reader:
 
     ``keep(event)`` runs on the app's thread for every event and returns what to hold
     until the stream ends; it must be cheap and should return an atomic value (``str``,
-    ``bytes``) for the frequent events. ``read(rec, state, kept)`` runs on the finisher
-    thread for each held item, in order.
+    ``bytes``) for the frequent events. A ``str`` it returns must be the reply's text and
+    nothing else: with content capture off such items are not read, only their arrival
+    counts. ``read(rec, state, kept)`` runs on the finisher thread for each held item
+    that is read, in order.
     """
 
     __slots__ = ("keep", "read")
@@ -212,16 +214,21 @@ def _interpret(
         rec.last_chunk_ns = last
         state = StreamState()
         read = reader.read
+        capture = rec.capture_content
         for index, kept in enumerate(seen):
             before = state.content_seen
-            read(rec, state, kept)
+            if type(kept) is str and not capture:  # the reply's text, not recorded: only its arrival counts
+                state.content_seen = before or bool(kept)
+            else:
+                read(rec, state, kept)
             if not before and state.content_seen and index < len(times):
                 rec.first_chunk_ns = times[index]
-        out = state.output()
         if state.reasons and not rec.finish_reasons:
             rec.set_finish(state.reasons)
-        if out is not None and rec.capture_content:
-            rec.output_messages = [out]
+        if capture:
+            out = state.output()
+            if out is not None:
+                rec.output_messages = [out]
     except Exception as exc:
         report(f"bedrock {rec.api}: reading the stream", exc)
     if error is not None:
