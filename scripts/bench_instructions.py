@@ -49,10 +49,10 @@ LABELS = dict(bench.OPERATIONS)
 # (its probe calls and flush are part of the warm-up), more warm-up calls, then the measured
 # calls between two os.sched_yield() calls, where callgrind dumps its counters.
 APP = r'''
-import json, os, sys
+import gc, json, os, sys, threading, time
 sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
 import bench
-spec, op, calls = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+spec, op, calls, mode = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 worker = bench.Worker(spec)
 worker.setup()
 fn = worker.ops[op]
@@ -63,6 +63,24 @@ def settle():
         from genai_tap.finisher import finisher
         finisher.drain(120)  # every call finished (nothing exported here)
 settle()
+gc.collect()  # every configuration starts the measured calls from the same state
+if mode == "gc":  # no valgrind: how often the collector runs, on which thread, for how long
+    app, began, spent = threading.get_ident(), [0], {"app": [0, 0], "other": [0, 0]}
+    def watch(phase, info):
+        if phase == "start":
+            began[0] = time.perf_counter_ns()
+        else:
+            who = spent["app" if threading.get_ident() == app else "other"]
+            who[0] += 1
+            who[1] += time.perf_counter_ns() - began[0]
+    gc.callbacks.append(watch)
+    for _ in range(calls):
+        fn()
+    settle()
+    gc.callbacks.remove(watch)
+    print(json.dumps(spent))
+    os._exit(0)
+gc.disable()  # counted apart (mode "gc"): where a collection lands in a short window is chance
 os.sched_yield()  # callgrind dumps here: the measured part starts
 for _ in range(calls):
     fn()
@@ -83,7 +101,7 @@ def _run(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict
     env.update(BENCH_SCRIPTS=str(bench.SCRIPT.parent), PYTHONHASHSEED="0", OTEL_BSP_SCHEDULE_DELAY="3600000")
     spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator})
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-before=sched_yield",
-           f"--callgrind-out-file={out}.%p", python, str(app), spec, op, str(calls)]
+           f"--callgrind-out-file={out}.%p", python, str(app), spec, op, str(calls), "count"]
     proc = subprocess.run(cmd, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=1800)
     main_part, others = None, 0
@@ -104,6 +122,22 @@ def _run(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict
     return main_part, others
 
 
+def collections(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict[str, Dict[str, int]],
+                workdir: Path) -> Dict[str, List[int]]:
+    """The garbage collector's runs during ``calls`` calls, natively (no valgrind), as in ``make bench``
+    (spans exported): ``{"app": [collections, ns], "other": [...]}``, by the thread they ran on."""
+    cfg = CONFIGS[name]
+    env = bench.config_env(cfg, ports.get(name, {"otlp": 9, "agent": 9}))
+    env.update(BENCH_SCRIPTS=str(bench.SCRIPT.parent), PYTHONHASHSEED="0")
+    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator})
+    proc = subprocess.run([python, str(workdir / "app.py"), spec, op, str(calls), "gc"], env=env, cwd=str(ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{name} {op}: garbage collection run failed (exit {proc.returncode}): {proc.stderr[-800:]}")
+    return json.loads(lines[-1])
+
+
 def measure(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict[str, Dict[str, int]],
             workdir: Path) -> Tuple[float, float]:
     """Per call: (instructions on the app's thread, on the other threads). Two runs, of ``calls``
@@ -120,6 +154,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--ops", nargs="*", default=OPS, choices=OPS)
     parser.add_argument("--configs", nargs="*", default=DEFAULT_CONFIGS, choices=sorted(CONFIGS))
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (default 2)")
+    parser.add_argument("--gc-calls", type=int, default=1000,
+                        help="calls per configuration in the native run that times the garbage collector (0: skip)")
     parser.add_argument("--json", help="also write the counts to this file")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind"):
@@ -135,6 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     configs = list(pythons)
     emulator, url, sinks, ports = bench.start_services([c for c in configs if c != BARE])
     counts: Dict[str, Dict[str, Tuple[float, float]]] = {}
+    gcs: Dict[str, Dict[str, Dict[str, List[int]]]] = {}
     started = time.time()
     try:
         with tempfile.TemporaryDirectory(prefix="genai-tap-instr-") as tmp:
@@ -151,12 +188,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                         counts.setdefault(c, {})[op] = fut.result()
                     except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
                         print(f"bench-instructions: {c} {op}: {exc}", file=sys.stderr)
+            if args.gc_calls:
+                print(f"bench-instructions: the garbage collector, {args.gc_calls} calls per configuration and "
+                      "operation, natively ...", file=sys.stderr)
+            for c, op in runs if args.gc_calls else ():  # one at a time: these are timed
+                try:
+                    gcs.setdefault(c, {})[op] = collections(c, pythons[c], op, args.gc_calls, url, ports, workdir)
+                except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
+                    print(f"bench-instructions: {c} {op}: {exc}", file=sys.stderr)
     finally:
         bench.stop_services(emulator, sinks)
     print(report(counts, configs, args.ops, args.calls))
+    if gcs:
+        print(gc_report(gcs, configs, args.ops, args.gc_calls))
     print(f"bench-instructions: {time.time() - started:.0f} s", file=sys.stderr)
     if args.json:
-        Path(args.json).write_text(json.dumps(counts, indent=1))
+        Path(args.json).write_text(json.dumps({"instructions": counts, "gc": gcs}, indent=1))
     return 0
 
 
@@ -206,6 +253,27 @@ def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str]
     if tap and dd:
         w("  genai-tap both sinks vs ddtrace's own integration, app thread: " + ", ".join(
             f"{LABELS[op]} {tap[op][0] / dd[op][0]:.2f}x" for op in ops if op in tap and op in dd))
+    return "\n".join(out)
+
+
+def gc_report(gcs: Dict[str, Dict[str, Dict[str, List[int]]]], configs: List[str], ops: List[str], calls: int) -> str:
+    width = 28
+    out = [f"Garbage collection per call, not in the counts above (a native run of {calls} calls, spans exported as in "
+           "`make bench`): µs on the app's thread (collections per 1000 calls); other threads",
+           f"{'':{width}}" + "".join(f"{LABELS[op] + ' app':>22}{'other':>15}" for op in ops)]
+    for c in configs:
+        line = f"{('bare boto3' if c == BARE else CONFIGS[c].label):{width}}"
+        for op in ops:
+            got = gcs.get(c, {}).get(op)
+            if got is None:
+                line += f"{'-':>22}{'':>15}"
+                continue
+            (app_n, app_ns), (other_n, other_ns) = got["app"], got["other"]
+            line += f"{f'{app_ns / calls / 1000:.1f} ({app_n * 1000 / calls:.0f})':>22}"
+            line += f"{f'{other_ns / calls / 1000:.1f} ({other_n * 1000 / calls:.0f})':>15}"
+        out.append(line)
+    out.append("  a collection runs on whichever thread allocates past the threshold, so genai-tap's finisher")
+    out.append("  sets off some of those the app's thread would otherwise run, and the reverse")
     return "\n".join(out)
 
 
