@@ -656,11 +656,14 @@ def sinks_main(names_csv: str) -> int:
             return data
 
         def reply(self, status: int, data: bytes, ctype: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the sender exited mid-request: counted already
+                pass
 
     class Otlp(Base):
         def do_POST(self) -> None:  # noqa: N802
