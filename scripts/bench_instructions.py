@@ -7,9 +7,13 @@ script counts instead: each configuration's app runs under ``valgrind
 --tool=callgrind --separate-threads=yes``, makes warm-up calls, then ``CALLS``
 measured calls between two dumps (and once more with three times as many calls,
 for the other threads), against the project's emulator (its own
-process, not under valgrind). Instructions executed are the same from run to
-run, so the comparison with the peers is exact for what it measures: the work
-each adds per call on the app's thread, and on its other threads (genai-tap's
+process, not under valgrind). The measured calls start from a collected heap and
+run with the garbage collector off: whether a collection lands in a short window
+is chance, and one can be worth more than a hundred thousand instructions a call.
+The collector is timed apart, in a native run of ``--gc-calls`` calls per
+configuration. Instructions executed then move little from run to run, so the
+comparison with the peers is close to exact for what it measures: the work each
+adds per call on the app's thread, and on its other threads (genai-tap's
 finisher, exporters) while the calls run. Not time: a cache miss or a wait for
 the GIL costs no instruction.
 
