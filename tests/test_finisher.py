@@ -7,13 +7,58 @@ test modules, which all go through the process-wide one.
 
 from __future__ import annotations
 
+import gc
 import socket
+import sys
 import threading
 import time
-from typing import List
+from typing import Any, Dict, List
+
+import pytest
 
 from genai_tap import finisher as finisher_module
 from genai_tap.finisher import PATIENCE, Finisher
+
+
+def _frames_without_collection() -> Dict[int, Any]:
+    """``sys._current_frames()`` with the garbage collector off meanwhile: safe on any Python
+    (a test can do this; genai-tap cannot touch the app's collector). See ``current_frames``."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def looking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finisher looks at the app's thread, as it does from Python 3.12, on this Python too."""
+    monkeypatch.setattr(finisher_module, "current_frames", _frames_without_collection)
+
+
+def test_the_finisher_looks_at_the_apps_thread_only_where_that_cannot_hang_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before Python 3.12, sys._current_frames() from a background thread can deadlock the
+    process (CPython gh-106883): there the finisher never calls it, and does its jobs regardless."""
+    safe = finisher_module._frames_if_safe()
+    if sys.version_info >= (3, 12):
+        assert safe is sys._current_frames
+        return
+    assert safe is None
+    monkeypatch.setattr(finisher_module, "current_frames", safe)
+    calls: List[int] = []
+    real = sys._current_frames
+    monkeypatch.setattr(sys, "_current_frames", lambda: (calls.append(1), real())[1])
+    fin = _started()
+    ran = threading.Event()
+    fin.submit(ran.set)
+    deadline = time.monotonic() + 5
+    while not ran.is_set() and time.monotonic() < deadline:
+        pass  # the app's thread keeps running Python; the job still runs
+    assert ran.is_set() and not calls, f"job ran: {ran.is_set()}; the finisher called sys._current_frames {len(calls)} times"
 
 
 def _spin(seconds: float) -> None:

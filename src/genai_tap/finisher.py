@@ -23,6 +23,10 @@ modules (waiting for Bedrock's answer, for work, for a lock); otherwise it sleep
 seconds for that (then all of them are finished at once): an app that never waits
 still gets its telemetry, at the rate it makes calls.
 
+Looking needs ``sys._current_frames()``, which is only safe to call from a background
+thread on Python 3.12 and newer (see :data:`current_frames`); on 3.10 and 3.11 the
+finisher does not look, and runs each job as soon as it has the GIL.
+
 The queue is bounded: past ``LIMIT`` pending calls the app's thread finishes the
 call itself (back-pressure rather than loss). Before ``os.fork`` the finisher
 finishes what it holds (a thread caught mid-job would leave its locks locked in
@@ -42,7 +46,7 @@ from .guard import report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Deque
+    from typing import Any, Callable, Deque, Dict
 
 LIMIT = 10_000
 BATCH_DELAY = 0.02
@@ -52,6 +56,25 @@ PAUSE = 0.0001
 PATIENCE = 0.05
 #: modules whose frames mean "this thread is waiting", not "busy between two bits of I/O"
 WAITING_MODULES = ("socket", "ssl", "selectors", "threading", "queue")
+
+
+def _frames_if_safe() -> "Callable[[], Dict[int, Any]] | None":
+    """``sys._current_frames``, where a background thread can call it without risk.
+
+    Before Python 3.12 it holds the interpreter's lock on its list of threads while
+    it allocates frame objects; an allocation can start a garbage collection there,
+    whose callbacks can let another thread run, and a thread that starts or ends
+    then waits for that lock while holding the GIL: the whole process hangs
+    (CPython gh-106883; seen here in the test suite, 16 threads starting while the
+    finisher looked). From 3.12 the collector runs only between bytecodes.
+    """
+    if sys.version_info >= (3, 12):
+        return getattr(sys, "_current_frames", None)
+    return None
+
+
+#: how the finisher sees where the app's thread is; None: it does not look (see above)
+current_frames = _frames_if_safe()
 
 
 class Finisher:
@@ -145,11 +168,14 @@ class Finisher:
         is either blocked (a socket read, a lock, a queue) or about to come back from a
         short call that let go of the GIL, and would then wait for us.
         """
+        frames = current_frames
+        if frames is None:  # cannot look safely (before Python 3.12): never hold work back
+            return False
         app = self._app_thread
         if app == threading.get_ident():  # handed over from this very thread (a finalizer run here)
             return False
         try:
-            frame = sys._current_frames().get(app)
+            frame = frames().get(app)
         except Exception:  # noqa: BLE001 - an interpreter without it: never hold the work back
             return False
         return frame is not None and frame.f_code.co_filename not in waiting_in
