@@ -38,7 +38,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import bench  # scripts/bench.py, beside this file
 
@@ -211,20 +211,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def _row(label: str, cells: Iterable[Tuple[str, str]]) -> str:
+    """One line of a table: its label, then two cells per operation (the app's thread, the others)."""
+    return f"{label:28}" + "".join(f"{app:>22}{other:>15}" for app, other in cells)
+
+
 def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str], ops: List[str], calls: int) -> str:
     out: List[str] = []
     w = out.append
-    width = 28
     w(f"Instructions added per call over bare boto3 (callgrind, {calls} measured calls; thousands; "
       "ratio to the best OpenTelemetry peer on the app's thread)")
-    w(f"{'':{width}}" + "".join(f"{LABELS[op] + ' app':>22}{'other threads':>15}" for op in ops))
+    w(_row("", ((LABELS[op] + " app", "other threads") for op in ops)))
 
     def per_call(c: str, op: str) -> Optional[Tuple[float, float]]:
         return counts.get(c, {}).get(op)
 
     bare = {op: per_call(BARE, op) for op in ops}
-    w(f"{'bare boto3, absolute':{width}}" + "".join(
-        f"{(f'{bare[op][0] / 1000:.0f}' if bare[op] else '-'):>22}{'':>15}" for op in ops))
+    w(_row("bare boto3, absolute", ((f"{bare[op][0] / 1000:.0f}" if bare[op] else "-", "") for op in ops)))
     added: Dict[str, Dict[str, Tuple[float, float]]] = {}
     for c in configs:
         if c == BARE:
@@ -238,18 +241,16 @@ def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str]
         peers = [added[c][op][0] for c in added
                  if CONFIGS[c].role == "peer" and CONFIGS[c].kind != "ddtrace" and op in added[c]]
         best[op] = min(peers) if peers else None
+    def cell(c: str, op: str) -> Tuple[str, str]:
+        v = added.get(c, {}).get(op)
+        if v is None:
+            return "FAILED", ""
+        ratio = f" ({v[0] / best[op]:.2f}x)" if best[op] else ""
+        return f"{v[0] / 1000:.0f}{ratio}", f"{v[1] / 1000:.0f}"
+
     for c in configs:
-        if c == BARE:
-            continue
-        line = f"{CONFIGS[c].label:{width}}"
-        for op in ops:
-            v = added.get(c, {}).get(op)
-            if v is None:
-                line += f"{'FAILED':>22}{'':>15}"
-                continue
-            ratio = f" ({v[0] / best[op]:.2f}x)" if best[op] else ""
-            line += f"{f'{v[0] / 1000:.0f}{ratio}':>22}{v[1] / 1000:>15.0f}"
-        w(line)
+        if c != BARE:
+            w(_row(CONFIGS[c].label, (cell(c, op) for op in ops)))
     w("  app = the calling thread; other threads = everything else in the process while the calls ran")
     w("  (genai-tap's finisher, the peers' span processors; span export is left out: the exporters' timers are set")
     w("  to an hour and nothing is flushed, so the spans' encoding and sending, the same SDK code for all, is not counted)")
@@ -261,21 +262,18 @@ def report(counts: Dict[str, Dict[str, Tuple[float, float]]], configs: List[str]
 
 
 def gc_report(gcs: Dict[str, Dict[str, Dict[str, List[int]]]], configs: List[str], ops: List[str], calls: int) -> str:
-    width = 28
+    def spent(n: int, ns: int) -> str:
+        return f"{ns / calls / 1000:.1f} ({n * 1000 / calls:.0f})"
+
+    def cell(c: str, op: str) -> Tuple[str, str]:
+        got = gcs.get(c, {}).get(op)
+        return (spent(*got["app"]), spent(*got["other"])) if got is not None else ("-", "")
+
     out = [f"Garbage collection per call, not in the counts above (a native run of {calls} calls, spans exported as in "
            "`make bench`): µs on the app's thread (collections per 1000 calls); other threads",
-           f"{'':{width}}" + "".join(f"{LABELS[op] + ' app':>22}{'other':>15}" for op in ops)]
+           _row("", ((LABELS[op] + " app", "other") for op in ops))]
     for c in configs:
-        line = f"{('bare boto3' if c == BARE else CONFIGS[c].label):{width}}"
-        for op in ops:
-            got = gcs.get(c, {}).get(op)
-            if got is None:
-                line += f"{'-':>22}{'':>15}"
-                continue
-            (app_n, app_ns), (other_n, other_ns) = got["app"], got["other"]
-            line += f"{f'{app_ns / calls / 1000:.1f} ({app_n * 1000 / calls:.0f})':>22}"
-            line += f"{f'{other_ns / calls / 1000:.1f} ({other_n * 1000 / calls:.0f})':>15}"
-        out.append(line)
+        out.append(_row("bare boto3" if c == BARE else CONFIGS[c].label, (cell(c, op) for op in ops)))
     out.append("  a collection runs on whichever thread allocates past the threshold, so genai-tap's finisher")
     out.append("  sets off some of those the app's thread would otherwise run, and the reverse")
     return "\n".join(out)
