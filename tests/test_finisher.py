@@ -170,3 +170,20 @@ def test_a_full_queue_makes_the_app_thread_finish_the_call_itself(monkeypatch) -
     blocker.set()
     assert fin.drain(10)
     assert len(where) == 3
+
+
+def _refuse_threads(self: threading.Thread) -> None:
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+
+
+def test_where_no_thread_may_start_the_submitting_thread_finishes_the_call(monkeypatch) -> None:
+    """Python 3.12 refuses new threads in atexit callbacks: a call that ends there (the
+    finisher's thread not yet started) is finished by the thread that ended it, not lost."""
+    monkeypatch.setattr(threading.Thread, "start", _refuse_threads)
+    fin = Finisher()
+    where: List[int] = []
+    fin.submit(lambda: where.append(threading.get_ident()))
+    fin.submit(lambda: where.append(threading.get_ident()))
+    assert where == [threading.get_ident()] * 2
+    assert fin._thread is None and not fin._jobs
+    assert fin.drain(1)

@@ -73,6 +73,30 @@ def test_genai_tap_run_exports_spans_and_metrics(emulator: Any, otlp: Any, tmp_p
     assert tokens["input"]["unit"] == "{token}" and tokens["input"]["bounds"] == list(sc.TOKEN_BUCKETS)
 
 
+# What Python 3.12 does at exit (its atexit documentation: starting a thread from an atexit
+# callback raises RuntimeError), here on any version: registered after the app's calls,
+# this callback runs before genai-tap's own exit flush (atexit runs callbacks last-in first-out).
+NO_THREADS_AT_EXIT = """
+import atexit, threading
+def refuse(self):
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+atexit.register(setattr, threading.Thread, "start", refuse)
+"""
+
+
+def test_exit_flush_where_no_thread_may_start_at_exit(emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    """Python 3.12 refuses new threads in atexit callbacks: the exit flush runs on the
+    finisher's thread, which already exists, still within its timeout, and the app's
+    stderr stays clean (no "Exception ignored in atexit callback")."""
+    two_calls = NOVA_APP + "resp = client.converse(modelId='us.amazon.nova-lite-v1:0', messages=body['messages'])\n"
+    proc = run_app(two_calls + NO_THREADS_AT_EXIT, _env(emulator.url, otlp), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert sorted(s["attributes"][sc.BEDROCK_API] for s in otlp.wait_for(otlp.spans, 2)) == ["Converse", "InvokeModel"]
+    durations = [p for p in otlp.wait_for(otlp.metric_points, 3) if p["name"] == sc.METRIC_OPERATION_DURATION]
+    assert sum(p["count"] for p in durations) == 2
+
+
 APP_TWICE = """
 import json, boto3
 client = boto3.client("bedrock-runtime")

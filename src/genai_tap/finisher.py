@@ -111,16 +111,21 @@ class Finisher:
             return
         self._jobs.append(job)
         self._app_thread = threading.get_ident()
-        if self._sleeping:
-            self._wakeup()
+        if self._sleeping and not self._wakeup():
+            while self._jobs:  # no thread to hand it to: this thread finishes what is pending
+                _run(self._jobs.popleft())
 
-    def _wakeup(self) -> None:
+    def _wakeup(self) -> bool:
+        """Wake the finisher's thread, starting it if needed; False if it cannot be started."""
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="genai-tap-finisher", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="genai-tap-finisher", daemon=True)
+                if not start_thread(thread):
+                    return False
+                self._thread = thread
             self._sleeping = False
             self._wake.set()
+        return True
 
     def _run(self) -> None:
         jobs = self._jobs
@@ -194,6 +199,20 @@ class Finisher:
         finally:
             with self._lock:
                 self._draining -= 1
+
+
+def start_thread(thread: threading.Thread) -> bool:
+    """Start ``thread``; False where no new thread may start.
+
+    Python 3.12 refuses to start a thread from an atexit callback (``RuntimeError``,
+    as its ``atexit`` documentation says; 3.12.0-3.12.2 also once the main thread has
+    ended); 3.10, 3.11 and 3.13 allow it.
+    """
+    try:
+        thread.start()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _waiting_files() -> "frozenset[str]":

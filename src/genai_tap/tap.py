@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from .config import Config, get_config
-from .finisher import finisher
+from .finisher import finisher, start_thread
 from .guard import logger, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,22 +205,34 @@ class Tap:
 
 
 def _within(timeout: float, what: str, jobs: "List[Tuple[Sink, Any]]") -> bool:
-    """Finish the ended calls, then run the sink jobs, on a daemon thread, within ``timeout``."""
+    """Finish the ended calls, then run the sink jobs, on a daemon thread, within ``timeout``.
+
+    Where no new thread may start (an atexit callback on Python 3.12), the jobs are
+    handed to the finisher's thread instead, after the calls it holds, and waited for
+    just as long.
+    """
     if not jobs:
         return finisher.drain(timeout)
 
-    def run() -> None:
-        finisher.drain(timeout)
+    def run_jobs() -> None:
         for sink, job in jobs:
             try:
                 job()
             except Exception as exc:
                 report(f"{sink.name} sink ({what})", exc)
 
+    def run() -> None:
+        finisher.drain(timeout)
+        run_jobs()
+
     worker = threading.Thread(target=run, name=f"genai-tap-{what}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    if start_thread(worker):
+        worker.join(timeout)
+        done = not worker.is_alive()
+    else:
+        finisher.submit(run_jobs)
+        done = finisher.drain(timeout)
+    if not done:
         logger().warning(
             "genai-tap: %s did not finish within %.1f s (GENAI_TAP_FLUSH_TIMEOUT); telemetry still buffered may be lost.",
             what,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import semconv as sc
 from .._version import __version__
+from ..finisher import start_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord
@@ -146,8 +147,9 @@ class OwnHistograms:
                     point = series[ident] = _Series(HISTOGRAMS[short][3], self._start_ns)
                 point.add(value)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="genai-tap-metrics", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="genai-tap-metrics", daemon=True)
+                if start_thread(thread):  # else (at exit, Python 3.12) the points go with the exit's flush
+                    self._thread = thread
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
