@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - an unmodified Bedrock app under genai-tap against the local emulator, showing what was captured
-#   make test   - the whole test suite (installs what the tests need first)
+#   make test   - the whole test suite (installs what the tests need first), then its
+#                 version-sensitive tests on the machine's other Pythons 3.10-3.13
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,6 +14,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	./scripts/ci-setup.sh
 	$(PY) -m pytest
+	./scripts/test-other-pythons.sh
 
 bench: $(VENV)/.installed
 	$(PY) scripts/bench.py
