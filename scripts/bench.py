@@ -41,7 +41,9 @@ How it measures
   fewer spans than calls is reported FAILED, never as fast.
 * Peers are installed each into its own virtualenv under ``.venv-bench/<name>``
   (created on first use, then reused), with boto3/botocore/urllib3 and the
-  OpenTelemetry SDK pinned to the versions of the project's ``.venv``.
+  OpenTelemetry SDK pinned to the versions of the project's ``.venv``. On another
+  Python: ``GENAI_TAP_BENCH_VENV=.venv-py3.12 .venv-py3.12/bin/python scripts/bench.py``
+  (the peers then go under ``.venv-bench-py3.12/``).
 
 Everything here imports only the standard library at module level: the same
 file is the worker in every virtualenv.
@@ -64,8 +66,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
-BENCH_VENVS = ROOT / ".venv-bench"
+#: genai-tap's virtualenv (``GENAI_TAP_BENCH_VENV`` for another, e.g. ``.venv-py3.12``
+#: that ``make test`` makes: the peers then get virtualenvs of that Python, apart)
+VENV = ROOT / os.environ.get("GENAI_TAP_BENCH_VENV", ".venv")
+BENCH_VENVS = ROOT / (".venv-bench" if VENV.name == ".venv" else f".venv-bench-{VENV.name.removeprefix('.venv-')}")
 LOGS = ROOT / ".tmp" / "bench"
 SCRIPT = Path(__file__).resolve()
 
