@@ -23,7 +23,7 @@ from genai_tap import semconv as sc
 from genai_tap_bedrock import formats
 from genai_tap_bedrock.formats.nova import Nova
 
-from .support.apps import aws_env, run_app
+from .support.apps import NO_THREADS_AT_EXIT, aws_env, run_app
 
 NOVA = "amazon.nova-lite-v1:0"
 BODY = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
@@ -268,3 +268,21 @@ def test_otlp_endpoint_trouble(endpoint: str, emulator: Any, tmp_path: Path) -> 
     finally:
         if bad is not None:
             bad.close()
+
+
+def test_a_hanging_endpoint_does_not_hold_up_an_exit_where_no_thread_may_start(emulator: Any, tmp_path: Path) -> None:
+    """Python 3.12 at exit (no new thread): the flush waits on the finisher's thread, and
+    gives up after GENAI_TAP_FLUSH_TIMEOUT as it does elsewhere, saying so once."""
+    bad = _BadCollector(0)
+    try:
+        env = aws_env(emulator.url)
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=bad.url, GENAI_TAP_FLUSH_TIMEOUT="2", OTEL_EXPORTER_OTLP_TIMEOUT="30")
+        bare = run_app(APP + NO_THREADS_AT_EXIT, env, tmp_path, traced=False)
+        traced = run_app(APP + NO_THREADS_AT_EXIT, env, tmp_path, traced=True, timeout=25)  # far below the exporter's 30 s
+        assert traced.returncode == bare.returncode == 0
+        assert traced.stdout == bare.stdout
+        assert bad.requests >= 1
+        assert traced.stderr.count("shutdown did not finish within 2.0 s") == 1, traced.stderr
+        assert "Exception ignored" not in traced.stderr and "Traceback" not in traced.stderr, traced.stderr
+    finally:
+        bad.close()

@@ -18,7 +18,7 @@ import pytest
 
 from genai_tap import semconv as sc
 
-from .support.apps import GENAI_TAP, aws_env, run_app
+from .support.apps import GENAI_TAP, NO_THREADS_AT_EXIT, aws_env, run_app
 from .support.otlp import GrpcReceiver
 
 NOVA_APP = """
@@ -71,17 +71,6 @@ def test_genai_tap_run_exports_spans_and_metrics(emulator: Any, otlp: Any, tmp_p
     assert tokens["input"]["sum"] == a[sc.USAGE_INPUT_TOKENS]
     assert tokens["output"]["sum"] == a[sc.USAGE_OUTPUT_TOKENS]
     assert tokens["input"]["unit"] == "{token}" and tokens["input"]["bounds"] == list(sc.TOKEN_BUCKETS)
-
-
-# What Python 3.12 does at exit (its atexit documentation: starting a thread from an atexit
-# callback raises RuntimeError), here on any version: registered after the app's calls,
-# this callback runs before genai-tap's own exit flush (atexit runs callbacks last-in first-out).
-NO_THREADS_AT_EXIT = """
-import atexit, threading
-def refuse(self):
-    raise RuntimeError("can't create new thread at interpreter shutdown")
-atexit.register(setattr, threading.Thread, "start", refuse)
-"""
 
 
 def test_exit_flush_where_no_thread_may_start_at_exit(emulator: Any, otlp: Any, tmp_path: Path) -> None:

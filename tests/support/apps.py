@@ -12,6 +12,16 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[2]
 GENAI_TAP = [sys.executable, "-m", "genai_tap.cli"]
 
+#: Appended to an app: what Python 3.12 does at exit (its atexit documentation: starting a
+#: thread from an atexit callback raises RuntimeError), on any version. Registered after
+#: the app's calls, it runs before genai-tap's exit flush (atexit goes last-in, first-out).
+NO_THREADS_AT_EXIT = """
+import atexit, threading
+def refuse(self):
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+atexit.register(setattr, threading.Thread, "start", refuse)
+"""
+
 
 def aws_env(emulator_url: str) -> Dict[str, str]:
     """The environment of an app talking to the emulator with dummy credentials."""
