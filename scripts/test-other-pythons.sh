@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Part of `make test`, after the whole suite on the default Python: the tests where Python
-# versions differ (how a process starts and exits, threads, fork, generators and their
-# finalizers) again on every other Python from 3.10 to 3.13 this machine has, each in a
+# versions differ (how a process starts and exits, faults at exit, threads, fork,
+# generators and their finalizers) again on every other Python from 3.10 to 3.13 this machine has, each in a
 # virtualenv of its own (.venv-py3.X, made on first use like .venv). Python 3.12, for one,
 # refuses to start a thread from an atexit callback; the others allow it.
 # Versions it cannot find are named at the end: they were not tested, not passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TESTS=(tests/test_launch.py tests/test_finisher.py tests/test_production.py tests/test_streams.py)
+TESTS=(tests/test_launch.py tests/test_faults.py tests/test_finisher.py tests/test_production.py tests/test_streams.py)
 current=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 
