@@ -119,10 +119,9 @@ class Finisher:
         """Wake the finisher's thread, starting it if needed; False if it cannot be started."""
         with self._lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._run, name="genai-tap-finisher", daemon=True)
-                if not start_thread(thread):
+                self._thread = start_daemon(self._run, "genai-tap-finisher")
+                if self._thread is None:
                     return False
-                self._thread = thread
             self._sleeping = False
             self._wake.set()
         return True
@@ -201,18 +200,19 @@ class Finisher:
                 self._draining -= 1
 
 
-def start_thread(thread: threading.Thread) -> bool:
-    """Start ``thread``; False where no new thread may start.
+def start_daemon(target: "Callable[[], Any]", name: str) -> "threading.Thread | None":
+    """A started daemon thread running ``target``; None where no new thread may start.
 
     Python 3.12 refuses to start a thread from an atexit callback (``RuntimeError``,
     as its ``atexit`` documentation says; 3.12.0-3.12.2 also once the main thread has
     ended); 3.10, 3.11 and 3.13 allow it.
     """
+    thread = threading.Thread(target=target, name=name, daemon=True)
     try:
         thread.start()
     except RuntimeError:
-        return False
-    return True
+        return None
+    return thread
 
 
 def _waiting_files() -> "frozenset[str]":

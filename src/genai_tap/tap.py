@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from .config import Config, get_config
-from .finisher import finisher, start_thread
+from .finisher import finisher, start_daemon
 from .guard import logger, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,8 +225,8 @@ def _within(timeout: float, what: str, jobs: "List[Tuple[Sink, Any]]") -> bool:
         finisher.drain(timeout)
         run_jobs()
 
-    worker = threading.Thread(target=run, name=f"genai-tap-{what}", daemon=True)
-    if start_thread(worker):
+    worker = start_daemon(run, f"genai-tap-{what}")
+    if worker is not None:
         worker.join(timeout)
         done = not worker.is_alive()
     else:

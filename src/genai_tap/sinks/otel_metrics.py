@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .. import semconv as sc
 from .._version import __version__
-from ..finisher import start_thread
+from ..finisher import start_daemon
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord
@@ -146,10 +146,8 @@ class OwnHistograms:
                 if point is None:
                     point = series[ident] = _Series(HISTOGRAMS[short][3], self._start_ns)
                 point.add(value)
-            if self._thread is None:
-                thread = threading.Thread(target=self._run, name="genai-tap-metrics", daemon=True)
-                if start_thread(thread):  # else (at exit, Python 3.12) the points go with the exit's flush
-                    self._thread = thread
+            if self._thread is None:  # stays None where none may start (exit, 3.12): the exit flush sends the points
+                self._thread = start_daemon(self._run, "genai-tap-metrics")
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
