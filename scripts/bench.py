@@ -754,6 +754,11 @@ def sinks_main(names_csv: str) -> int:
     class Server(ThreadingHTTPServer):
         daemon_threads = True
 
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                return  # a worker that exited with its keep-alive connection open: nothing to report
+            super().handle_error(request, client_address)
+
     ports: Dict[str, Dict[str, int]] = {}
     for name in [n for n in names_csv.split(",") if n]:
         counts[name] = {}
