@@ -315,7 +315,8 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
 
 def _current_context_variable() -> "Optional[ContextVar[Any]]":
     """The context variable behind OpenTelemetry's current context, when it is the API's
-    own default runtime context (``OTEL_PYTHON_CONTEXT`` unset); else None.
+    own default runtime context (``OTEL_PYTHON_CONTEXT`` unset or ``contextvars_context``);
+    else None.
 
     The placeholder span is made current through it directly: the API's
     ``get_current``/``get_current_span``/``set_span_in_context``/``attach``/``detach``
