@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from opentelemetry import context as otel_context
@@ -162,7 +162,7 @@ class OtelSink(Sink):
         token = handle[1]
         if token is not None:
             handle[1] = None
-            if _CURRENT_CONTEXT is not None and type(token) is Token:
+            if _CURRENT_CONTEXT is not None:  # the token came from it (see _start_placeholder)
                 _CURRENT_CONTEXT.reset(token)
             else:
                 otel_context.detach(token)
@@ -313,6 +313,12 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     return attrs
 
 
+try:
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - a future API without it: the public calls
+    _SPAN_KEY = None
+
+
 def _current_context_variable() -> "Optional[ContextVar[Any]]":
     """The context variable behind OpenTelemetry's current context, when it is the API's
     own default runtime context (``OTEL_PYTHON_CONTEXT`` unset or ``contextvars_context``);
@@ -339,10 +345,6 @@ def _current_context_variable() -> "Optional[ContextVar[Any]]":
         return None
 
 
-try:
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - a future API without it: the public calls
-    _SPAN_KEY = None
 _CURRENT_CONTEXT = _current_context_variable()
 
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
