@@ -29,7 +29,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 #: URL path -> request message class.
-SIGNALS = {
+SIGNALS: "dict[str, Any]" = {
     "/v1/traces": ExportTraceServiceRequest,
     "/v1/metrics": ExportMetricsServiceRequest,
     "/v1/logs": ExportLogsServiceRequest,

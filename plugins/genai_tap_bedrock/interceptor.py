@@ -150,7 +150,7 @@ def uninstall(client_module: Any) -> None:
     if ours is None:
         return
     if base.__dict__.get("_make_api_call") is ours:
-        setattr(base, "_make_api_call", ours.__wrapped__)
+        base._make_api_call = ours.__wrapped__
         delattr(base, _MARK)
         active = True
     else:

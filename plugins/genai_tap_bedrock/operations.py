@@ -169,7 +169,7 @@ def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[b
     exception, as it would have without genai-tap. A body longer than ``limit``
     is not read at all.
     """
-    body = result.get("body")
+    body: Any = result.get("body")
     if type(body) is not StreamingBody:
         return None
     length = as_int(getattr(body, "_content_length", None))

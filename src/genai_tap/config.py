@@ -180,7 +180,7 @@ def _redact_detectors(read: "_Reader") -> "Tuple[str, ...]":
     GENAI_TAP_REDACT_PII=true adds the personal-data ones."""
     from .privacy import PII_DETECTORS, SECRET_DETECTORS
 
-    chosen = SECRET_DETECTORS
+    chosen: "Tuple[str, ...]" = SECRET_DETECTORS
     value = read.raw("GENAI_TAP_REDACT")
     if value is not None:
         names = _detector_list(value, SECRET_DETECTORS, SECRET_DETECTORS + PII_DETECTORS)

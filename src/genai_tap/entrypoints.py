@@ -23,7 +23,7 @@ def find(group: str) -> "List[Tuple[str, str]]":
     if "importlib.metadata" in sys.modules:
         import importlib.metadata as md
 
-        seen = {}
+        seen: "dict[str, str]" = {}
         for ep in md.entry_points(group=group):
             seen.setdefault(ep.name, ep.value)
         return list(seen.items())
@@ -43,7 +43,7 @@ def load(value: str):
 
 def _scan(group: str) -> "List[Tuple[str, str]]":
     header = f"[{group}]"
-    found = {}
+    found: "dict[str, str]" = {}
     dists = set()
     for entry in sys.path:
         try:

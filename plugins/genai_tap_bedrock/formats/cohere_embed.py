@@ -33,7 +33,7 @@ class CohereEmbed(BodyFormat):
         if isinstance(body.get("output_dimension"), int):
             rec.embedding_dimensions = body["output_dimension"]
         if rec.capture_content:
-            texts = body.get("texts") if isinstance(body.get("texts"), list) else []
-            images = body.get("images") if isinstance(body.get("images"), list) else []
+            texts: list = body["texts"] if isinstance(body.get("texts"), list) else []
+            images: list = body["images"] if isinstance(body.get("images"), list) else []
             parts = [text_part(str(t)) for t in texts] + [media_part("image") for _ in images]
             rec.input_messages = [message("user", parts)]

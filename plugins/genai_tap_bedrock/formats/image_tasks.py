@@ -50,7 +50,7 @@ class ImageTasks(BodyFormat):
         copy_params(rec, config, CONFIG)
         count = config.get("numberOfImages", 1) if isinstance(config, Mapping) else 1
         rec.output_count = count if isinstance(count, int) else None
-        task = next((body[k] for k in TASK_PARAMS if isinstance(body.get(k), Mapping)), {})
+        task: Mapping[str, Any] = next((body[k] for k in TASK_PARAMS if isinstance(body.get(k), Mapping)), {})
         copy_params(rec, task, {"style": "style", "control_mode": "controlMode"})
         if rec.capture_content:
             copy_params(rec, task, {"negative_prompt": "negativeText"})

@@ -39,8 +39,8 @@ class NovaReel(BodyFormat):
         rec.output_count = 1
         if not rec.capture_content:
             return
-        task = next((body[k] for k in TASKS if isinstance(body.get(k), Mapping)), {})
-        shots = task.get("shots") if isinstance(task.get("shots"), list) else [task]
+        task: Mapping[str, Any] = next((body[k] for k in TASKS if isinstance(body.get(k), Mapping)), {})
+        shots: list = task["shots"] if isinstance(task.get("shots"), list) else [task]
         parts = []
         for shot in shots:
             if isinstance(shot, Mapping):

@@ -7,7 +7,7 @@ import os
 import sys
 
 _here = os.path.dirname(os.path.abspath(__file__))
-_chain_error = None
+_chain_error: "BaseException | None" = None
 
 # Run the next sitecustomize on the path, as if ours were not there.
 _ours = sys.modules.pop("sitecustomize", None)

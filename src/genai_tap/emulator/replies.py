@@ -46,8 +46,15 @@ def _words(texts: List[str]) -> int:
 class Turn:
     """What the emulator needs to know about a request to answer it."""
 
-    def __init__(self, texts: List[str], last_user: str, tools: List[Tuple[str, Dict[str, Any]]],
-                 after_tool_result: bool, max_tokens: Optional[int], reasoning: bool) -> None:
+    def __init__(
+        self,
+        texts: List[str],
+        last_user: str,
+        tools: List[Tuple[Any, Any]],  # (name, input schema) as the request gave them
+        after_tool_result: bool,
+        max_tokens: Optional[int],
+        reasoning: bool,
+    ) -> None:
         self.texts = texts
         self.last_user = last_user
         self.tools = tools
@@ -243,7 +250,9 @@ def _anthropic_text(content: Any) -> Tuple[List[str], bool]:
 def anthropic(body: Body, model_id: str) -> Tuple[Body, Usage]:
     _require(body, "messages")
     if "anthropic_version" not in body:
-        raise BadRequest("Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.")
+        raise BadRequest(
+            "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again."
+        )
     system = body.get("system")
     texts = _anthropic_text(system)[0] if system else []
     last_user, after_tool = "", False
@@ -347,11 +356,14 @@ def openai_chat(body: Body, model_id: str) -> Tuple[Body, Usage]:
             last_user, after_tool = " ".join(found), False
         elif msg.get("role") == "tool":
             after_tool = True
-    tools = [((t.get("function") or {}).get("name"), (t.get("function") or {}).get("parameters") or {})
-             for t in body.get("tools") or () if isinstance(t, dict)]
+    tools = [
+        ((t.get("function") or {}).get("name"), (t.get("function") or {}).get("parameters") or {})
+        for t in body.get("tools") or ()
+        if isinstance(t, dict)
+    ]
     turn = Turn(texts, last_user, tools, after_tool, body.get("max_tokens", body.get("max_completion_tokens")), False)
     text, cut = turn.reply()
-    msg: Body = {"role": "assistant", "content": text}
+    msg = {"role": "assistant", "content": text}
     out = count(text)
     finish = "length" if cut else "stop"
     if turn.wants_tool and not cut:

@@ -130,7 +130,7 @@ class Emulator:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> "Emulator":
         self._thread = threading.Thread(target=self._server.serve_forever, name="genai-tap-emulator", daemon=True)
@@ -457,10 +457,10 @@ def _async(handler: _Handler, method: str, arn: str, raw: bytes) -> None:
         }
         return handler.send_json(200, {"invocationArn": job})
     if method == "GET" and arn:
-        job = emu._jobs.get(arn)
-        if job is None:
+        found = emu._jobs.get(arn)
+        if found is None:
             return handler.send_error_shape("ResourceNotFoundException", "The specified invocation does not exist.")
-        return handler.send_json(200, job)
+        return handler.send_json(200, found)
     if method == "GET":
         return handler.send_json(200, {"asyncInvokeSummaries": list(emu._jobs.values())})
     handler.send_error_shape("ValidationException", "Unsupported async-invoke request")

@@ -99,7 +99,10 @@ def converse_events(content: List[Body], stop: str, count: Optional[int]) -> Ite
     for index, block in enumerate(content):
         if "toolUse" in block:
             use = block["toolUse"]
-            yield "contentBlockStart", {"start": {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}, "contentBlockIndex": index}
+            yield (
+                "contentBlockStart",
+                {"start": {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}, "contentBlockIndex": index},
+            )
             for piece in pieces(json.dumps(use["input"]), 3):
                 yield "contentBlockDelta", {"delta": {"toolUse": {"input": piece}}, "contentBlockIndex": index}
         elif "reasoningContent" in block:
@@ -147,7 +150,13 @@ def anthropic(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
             for piece in pieces(block["text"], count):
                 chunks.append({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}})
         chunks.append({"type": "content_block_stop", "index": index})
-    chunks.append({"type": "message_delta", "delta": {"stop_reason": answer["stop_reason"], "stop_sequence": None}, "usage": {"output_tokens": usage.output}})
+    chunks.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": answer["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage.output},
+        }
+    )
     chunks.append({"type": "message_stop"})
     return chunks
 
@@ -200,9 +209,36 @@ def openai_chat(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
     for part in pieces(msg.get("content") or "", count):
         chunks.append(dict(base, choices=[{"index": 0, "delta": {"content": part}, "finish_reason": None}]))
     for i, call in enumerate(msg.get("tool_calls") or ()):
-        chunks.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [{"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": None}]))
+        chunks.append(
+            dict(
+                base,
+                choices=[
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": i,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        },
+                        "finish_reason": None,
+                    }
+                ],
+            )
+        )
         for piece in pieces(call["function"]["arguments"], 3):
-            chunks.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, "finish_reason": None}]))
+            chunks.append(
+                dict(
+                    base,
+                    choices=[
+                        {"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, "finish_reason": None}
+                    ],
+                )
+            )
     chunks.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}], usage=answer["usage"]))
     return chunks
 

@@ -85,7 +85,7 @@ class ContentPolicy:
         for name, source in patterns:
             try:
                 rule = RegexRule(name, source)
-                rule.regex  # compiled now: a bad pattern must be known before any content goes out
+                _ = rule.regex  # compiled now: a bad pattern must be known before any content goes out
                 rules.append(rule)
             except re.error as exc:
                 self._block(f"GENAI_TAP_REDACT_PATTERNS: {name}={source!r} is not a valid regular expression ({exc})")

@@ -153,7 +153,7 @@ class OtelSink(Sink):
         rec.links[self.name] = (format(trace_id, "032x"), format(span_id, "016x"))
         placeholder = trace.NonRecordingSpan(ctx)
         if var is not None:  # what set_span_in_context and attach do
-            token = var.set(Context({**parent, _SPAN_KEY: placeholder}))
+            token = var.set(Context({**parent, _SPAN_KEY: placeholder}))  # type: ignore[dict-item]  # a str when var is set
         else:
             token = otel_context.attach(trace.set_span_in_context(placeholder, parent))
         return [ctx, token, parent_span if valid else None]
@@ -262,11 +262,12 @@ class OtelSink(Sink):
 
     def _emit_event(self, rec: "CallRecord", span_context: Any) -> None:
         body = {k: json.loads(v) for k, v in content_attributes(rec).items()}
-        if not body:
+        events = self._events
+        if not body or events is None:
             return
         from opentelemetry._logs import LogRecord
 
-        self._events.emit(
+        events.emit(
             LogRecord(
                 timestamp=rec.end_ns,
                 context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)),
@@ -305,7 +306,7 @@ def _span_name(rec: "CallRecord") -> str:
 
 def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     """What the conventions want set when the span starts (samplers may read them)."""
-    attrs = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
+    attrs: Dict[str, Any] = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
     if rec.server_address:
         attrs[sc.SERVER_ADDRESS] = rec.server_address
         if rec.server_port:
@@ -313,6 +314,7 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     return attrs
 
 
+_SPAN_KEY: Optional[str]
 try:
     from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # pragma: no cover - a future API without it: the public calls
