@@ -126,6 +126,33 @@ class CallRecord:
     chunk_count: int = 0
     stopped_early: bool = False
 
+    # agents (invoke_agent), tools (execute_tool), retrieval and guardrails; the fields
+    # marked "content" are prompt or completion text: redacted, limited and, with capture
+    # off, removed like messages (genai_tap.privacy)
+    agent_id: Optional[str] = None
+    agent_name: Optional[str] = None
+    agent_alias_id: Optional[str] = None
+    agent_version: Optional[str] = None
+    conversation_id: Optional[str] = None  # the agent's session id
+    tool_name: Optional[str] = None
+    tool_call_id: Optional[str] = None
+    tool_type: Optional[str] = None  # function | extension | datastore
+    tool_arguments: Any = None  # content
+    tool_result: Any = None  # content
+    data_source_id: Optional[str] = None  # the knowledge base
+    retrieval_query: Optional[str] = None  # content
+    documents: Optional[List[Dict[str, Any]]] = None  # [{"id", "score", "uri", "content" (content), "metadata"}]
+    guardrail_version: Optional[str] = None
+    guardrail_action: Optional[str] = None  # as Bedrock reports it: NONE, INTERVENED, GUARDRAIL_INTERVENED ...
+    guardrail_source: Optional[str] = None  # INPUT | OUTPUT
+    guardrail_policies: Optional[List[str]] = None  # the policies that intervened: content, topic, word, pii ...
+
+    # the steps inside this call, each a record of its own (an agent's model invocations,
+    # tool calls, knowledge-base lookups ...), with their own times inside this call's;
+    # a child is an INTERNAL span unless span_kind says otherwise
+    children: List["CallRecord"] = field(default_factory=list)
+    span_kind: str = "client"  # client | internal
+
     # plugin-specific span attributes (names from genai_tap.semconv)
     attributes: Dict[str, Any] = field(default_factory=dict)
 
@@ -168,6 +195,36 @@ class CallRecord:
             return
         self.stop_reason = str(reasons[0])
         self.finish_reasons = [finish_reason(r) for r in reasons]
+
+    def child(self, operation: str, **fields: Any) -> "CallRecord":
+        """A step inside this call (an INTERNAL span under it), appended to ``children``.
+
+        It shares this call's provider, model, server, content capture and times
+        until the caller sets its own.
+        """
+        rec = CallRecord(
+            api=self.api,
+            operation=operation,
+            request_model=fields.pop("request_model", self.request_model),
+            provider=self.provider,
+            model=fields.pop("model", self.model),
+            capture_content=self.capture_content,
+            server_address=self.server_address,
+            server_port=self.server_port,
+            start_ns=fields.pop("start_ns", self.start_ns),
+            span_kind="internal",
+        )
+        for name, value in fields.items():
+            setattr(rec, name, value)
+        self.children.append(rec)
+        return rec
+
+    def walk(self) -> "List[CallRecord]":
+        """This record and every record under it, parents before children."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
 
     def fail(self, exc: BaseException, error_type: Optional[str] = None) -> None:
         self.error = exc

@@ -105,8 +105,9 @@ class Call:
         else:  # no policy could be built: nothing leaves unredacted
             from .privacy.policy import DROPPED_REDACTION_UNAVAILABLE, drop_content
 
-            drop_content(record, DROPPED_REDACTION_UNAVAILABLE)
-            record.error_message = record.error_stack = record.error_type
+            for each in record.walk():
+                drop_content(each, DROPPED_REDACTION_UNAVAILABLE)
+                each.error_message = each.error_stack = each.error_type
         for sink, handle in self._handles:
             link = getattr(sink, "link", None)  # optional: a sink need not subclass Sink
             if link is not None:

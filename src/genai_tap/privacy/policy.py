@@ -125,9 +125,14 @@ class ContentPolicy:
 
     # ------------------------------------------------------------------ applying
     def apply(self, rec: "CallRecord") -> None:
-        """Redact and limit ``rec`` in place, before the sinks read it; never raises."""
+        """Redact and limit ``rec`` and every step under it, in place, before the sinks
+        read them; never raises."""
+        self._refresh()
+        for each in rec.walk():
+            self._apply(each)
+
+    def _apply(self, rec: "CallRecord") -> None:
         try:
-            self._refresh()
             if rec.error is not None or rec.error_message is not None:
                 self._scrub_error(rec)
         except Exception as exc:
@@ -173,8 +178,13 @@ class ContentPolicy:
         outputs = scrub.messages(rec.output_messages) if rec.output_messages else rec.output_messages
         tools = scrub.parts(rec.tools) if rec.tools else rec.tools
         params = {k: scrub.value(v) for k, v in rec.params.items() if k in CONTENT_PARAMS}
+        arguments = scrub.value(rec.tool_arguments) if rec.tool_arguments is not None else None
+        result = scrub.value(rec.tool_result) if rec.tool_result is not None else None
+        query = scrub.text(rec.retrieval_query) if isinstance(rec.retrieval_query, str) else rec.retrieval_query
+        documents = scrub.parts(rec.documents) if rec.documents else rec.documents
         # only now, when all of it is done, does the record change
         rec.system, rec.input_messages, rec.output_messages, rec.tools = system, inputs, outputs, tools
+        rec.tool_arguments, rec.tool_result, rec.retrieval_query, rec.documents = arguments, result, query, documents
         rec.params.update(params)
         if scrub.redactions:
             rec.attributes[sc.CONTENT_REDACTIONS] = scrub.redactions
@@ -185,6 +195,7 @@ class ContentPolicy:
 def drop_content(rec: "CallRecord", reason: Optional[str] = None) -> None:
     """Remove every piece of content from ``rec`` (and say why, if it was not asked for)."""
     rec.system = rec.input_messages = rec.output_messages = rec.tools = None
+    rec.tool_arguments = rec.tool_result = rec.retrieval_query = rec.documents = None
     for key in CONTENT_PARAMS:
         rec.params.pop(key, None)
     if reason is not None:
