@@ -75,7 +75,7 @@ def chart(title: str, points: Sequence[Point], series: Sequence[Series], fmt: Ca
                              f'fill="{colour}" rx="1.5"><title>{escape(label)}: {escape(fmt(v))} at '
                              f'{escape(_time_label(t, 0))}</title></rect>')
             continue
-        coords = [(x(i), y(p[key])) for i, (_, p) in enumerate(points) if p.get(key) is not None]
+        coords = [(x(i), y(v)) for i, (_, p) in enumerate(points) if (v := p.get(key)) is not None]
         if not coords:
             continue
         line = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
@@ -86,10 +86,11 @@ def chart(title: str, points: Sequence[Point], series: Sequence[Series], fmt: Ca
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" '
                      f'stroke-linejoin="round" stroke-linecap="round"/>')
         for i, (t, p) in enumerate(points):
-            if p.get(key) is None:
+            value = p.get(key)
+            if value is None:
                 continue
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(p[key]):.1f}" r="{2.5 if n <= 30 else 1.6}" fill="{colour}">'
-                         f'<title>{escape(label)}: {escape(fmt(p[key]))} at {escape(_time_label(t, 0))}</title></circle>')
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="{2.5 if n <= 30 else 1.6}" fill="{colour}">'
+                         f'<title>{escape(label)}: {escape(fmt(value))} at {escape(_time_label(t, 0))}</title></circle>')
     legend = "".join(
         f'<span class="key"><i style="background:{colour}"></i>{escape(label)}</span>' for _, label, colour in series
     )

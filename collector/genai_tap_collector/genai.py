@@ -1,78 +1,20 @@
-"""What a span says about a GenAI call, read through the GenAI semantic conventions.
+"""What a GenAI span's content says, read through the GenAI semantic conventions: the
+prompt preview, the conversation and the request parameters.
 
 Every attribute name comes from :mod:`genai_tap.semconv`, the one table of names
 genai-tap emits, so the collector reads exactly what the tracer writes (and what
-other conforming instrumentations write too).
+other conforming instrumentations write too). The columns the views filter and
+aggregate on are read at ingest, in :func:`otlp.traces`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from genai_tap import semconv as sc
 from genai_tap_bedrock.formats import parse_arguments
-from genai_tap_bedrock.model_ids import resolve
-
-from .otlp import STATUS_ERROR, Span
 
 PREVIEW_CHARS = 120
-EXCEPTION_EVENT = "exception"
-EXCEPTION_MESSAGE = "exception.message"
-EXCEPTION_TYPE = "exception.type"
-
-
-def is_genai(span: Span) -> bool:
-    return sc.OPERATION_NAME in span.attributes
-
-
-@dataclass(slots=True)
-class Call:
-    """The columns the views need from a GenAI span."""
-
-    operation: Optional[str]
-    provider: Optional[str]
-    model: Optional[str]  # as the app sent it (cross-region profile, ARN, ...)
-    base_model: Optional[str]  # the model it resolves to; the key of breakdowns and prices
-    input_tokens: Optional[int]
-    output_tokens: Optional[int]
-    cache_read: Optional[int]
-    cache_write: Optional[int]
-    error: bool
-    error_type: Optional[str]
-    error_message: Optional[str]
-    preview: Optional[str]
-
-
-def call(span: Span) -> Call:
-    a = span.attributes
-    model = _str(a.get(sc.REQUEST_MODEL)) or _str(a.get(sc.RESPONSE_MODEL))
-    error_type = _str(a.get(sc.ERROR_TYPE))
-    error = span.status == STATUS_ERROR or error_type is not None
-    return Call(
-        operation=_str(a.get(sc.OPERATION_NAME)),
-        provider=_str(a.get(sc.PROVIDER_NAME)),
-        model=model,
-        base_model=base_model(a.get(sc.MODEL_BASE_ID), model),
-        input_tokens=_int(a.get(sc.USAGE_INPUT_TOKENS)),
-        output_tokens=_int(a.get(sc.USAGE_OUTPUT_TOKENS)),
-        cache_read=_int(a.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),
-        cache_write=_int(a.get(sc.USAGE_CACHE_WRITE_INPUT_TOKENS)),
-        error=error,
-        error_type=error_type or (_exception(span, EXCEPTION_TYPE) if error else None),
-        error_message=(span.status_message or _exception(span, EXCEPTION_MESSAGE)) if error else None,
-        preview=prompt_preview(a),
-    )
-
-
-def base_model(base_id: Any, model: Optional[str]) -> Optional[str]:
-    """``genai_tap.model.base_id`` when the tracer set it; else the request model with
-    its cross-region prefix or ARN stripped; else the request model as sent."""
-    if base_id:
-        return str(base_id)
-    if not model:
-        return None
-    return resolve(model).base_id or model
 
 
 def prompt_preview(attrs: Dict[str, Any]) -> Optional[str]:
@@ -120,21 +62,3 @@ def parameters(attrs: Dict[str, Any]) -> Dict[str, Any]:
         k: v for k, v in sorted(attrs.items())
         if k.startswith(PARAMETER_PREFIXES) and k != sc.REQUEST_MODEL
     }
-
-
-def _exception(span: Span, key: str) -> Optional[str]:
-    for event in span.events:
-        if event.get("name") == EXCEPTION_EVENT and event["attributes"].get(key):
-            return str(event["attributes"][key])
-    return None
-
-
-def _str(value: Any) -> Optional[str]:
-    return None if value is None or value == "" else str(value)
-
-
-def _int(value: Any) -> Optional[int]:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

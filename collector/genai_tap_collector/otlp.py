@@ -1,46 +1,92 @@
-"""OTLP/HTTP request bodies -> plain Python objects.
+"""OTLP request bodies -> rows for the store, spans read back for the views.
 
-Accepts what the OTLP/HTTP specification allows: binary protobuf
-(``application/x-protobuf``) or JSON (``application/json``), optionally gzip
-compressed. Decoding uses ``opentelemetry-proto`` and ``google.protobuf.json_format``.
-OTLP/JSON writes trace and span IDs as hex, which is not protobuf's own JSON
-mapping (base64); both spellings are accepted, told apart by length.
+Accepts what the OTLP specification allows: binary protobuf
+(``application/x-protobuf``) or JSON (``application/json``), optionally gzip or
+deflate compressed; any other content type is refused (415), so a web page
+cannot post spans as a "simple" request. Decoding uses ``opentelemetry-proto``
+(upb) and ``google.protobuf.json_format``. OTLP/JSON writes trace and span IDs
+as hex, which is not protobuf's own JSON mapping (base64); both spellings are
+accepted, told apart by length.
 
-Anything that does not decode, or decodes to spans without valid IDs, raises
-:class:`BadPayload` so the receiver answers 400 and stores nothing.
+A body that does not decode raises :class:`BadPayload` (400, nothing stored).
+Inside a body that decodes, each span is judged on its own: one with an invalid
+trace or span ID is *rejected* (counted in the OTLP partial-success answer, the
+rest of the batch is stored); anything else out of range is *clamped* and the
+span marked (``notes``): timestamps beyond ``2**63`` or further in the future
+than ``Limits.future_skew_s``, an end before the start, negative or enormous
+token counts, too many attributes, events or links, oversized values.
+
+Spans are kept as received (their protobuf encoding, after clamping) plus the
+columns the views filter and aggregate on, extracted here: reading a handful of
+attributes by name is far cheaper than turning every attribute into Python
+objects and back into JSON, and the trace view decodes the few spans it shows.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
+import hashlib
 import json
+import math
+import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional
+from functools import lru_cache
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
+
+from genai_tap import semconv as sc
+from genai_tap_bedrock.model_ids import resolve
+
+from .limits import Limits
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
+TRACES, METRICS, LOGS = "/v1/traces", "/v1/metrics", "/v1/logs"
 #: URL path -> request message class.
-SIGNALS: "dict[str, Any]" = {
-    "/v1/traces": ExportTraceServiceRequest,
-    "/v1/metrics": ExportMetricsServiceRequest,
-    "/v1/logs": ExportLogsServiceRequest,
+SIGNALS: Dict[str, Any] = {
+    TRACES: ExportTraceServiceRequest,
+    METRICS: ExportMetricsServiceRequest,
+    LOGS: ExportLogsServiceRequest,
 }
 
 SERVICE_NAME = "service.name"  # resource attribute (OpenTelemetry resource conventions)
 ML_APP = "ml_app"  # Datadog LLM Observability's application name, when present
 UNKNOWN_SERVICE = "unknown_service"
 STATUS_ERROR = 2  # Status.StatusCode.STATUS_CODE_ERROR
+EXCEPTION_EVENT = "exception"
 
-_ID_KEYS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8, "parentSpanId": 8, "parent_span_id": 8}
+MAX_NS = 2**63 - 1  # SQLite's INTEGER range
+MAX_DURATION_NS = 86_400 * 10**9  # kept when a future span is moved to its receipt time
+MAX_TOKENS = 2**31 - 1  # per call: sums of billions of calls stay within 64 bits
+MAX_NAME_CHARS = 512
+MAX_MESSAGE_CHARS = 2000
+MAX_SCOPE_CHARS = 256
+MAX_LABEL_CHARS = 256  # app, model, API, operation, error type
+
+#: Operations whose spans contain the model calls they are made of; their own token
+#: counts (when a tracer sets them) restate their children's and are not added up again.
+AGGREGATE_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"})
+
+# ``notes``: what the collector changed in a span, as bits.
+NOTE_TIME = 1  # start or end moved (future, beyond 2**63, or end before start)
+NOTE_ATTRIBUTES = 2  # attributes, events or links over the limits dropped
+NOTE_VALUES = 4  # an attribute value cut to the size limit
+NOTE_TOKENS = 8  # a token count out of range ignored or capped
+NOTE_NAMES = {NOTE_TIME: "time clamped", NOTE_ATTRIBUTES: "attributes dropped", NOTE_VALUES: "values truncated",
+              NOTE_TOKENS: "token count out of range"}
+
+GAMMA = 1.02  # latency buckets: values within a bucket differ by at most ~1%
+_LOG_GAMMA = math.log(GAMMA)
+MIN_BUCKET, MAX_BUCKET = -400, 2000  # under a microsecond .. over a year
 
 
 class BadPayload(ValueError):
@@ -51,59 +97,118 @@ class BadPayload(ValueError):
         self.status = status
 
 
-def decompress(body: bytes, encoding: Optional[str]) -> bytes:
-    encoding = (encoding or "identity").strip().lower()
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise BadPayload(f"body is not valid {encoding}: {exc}") from None
-    if encoding != "identity":
+def duration_bucket(ms: float) -> int:
+    if not ms > 0.001:
+        return MIN_BUCKET  # everything under a microsecond
+    return min(math.ceil(math.log(ms) / _LOG_GAMMA), MAX_BUCKET)
+
+
+def bucket_value(bucket: int) -> float:
+    """The representative duration (ms) of a bucket: within 1% of every value in it."""
+    return 2.0 * GAMMA**bucket / (GAMMA + 1.0)
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+def media_type(content_type: Optional[str]) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(content_type: Optional[str]) -> str:
+    """``application/x-protobuf`` or ``application/json``; anything else (or none) -> 415."""
+    kind = media_type(content_type)
+    if kind not in (PROTOBUF, JSON):
+        shown = f"Content-Type {content_type!r}" if content_type else "a body without Content-Type"
+        raise BadPayload(f"{shown} is not accepted; use {PROTOBUF} or {JSON}", 415)
+    return kind
+
+
+def check_encoding(encoding: Optional[str]) -> str:
+    enc = (encoding or "identity").strip().lower()
+    if enc not in ("identity", "gzip", "deflate"):
         raise BadPayload(f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none", 415)
-    return body
+    return enc
+
+
+def decompress(body: bytes, encoding: Optional[str], limit: int) -> bytes:
+    """The body, decompressed as a stream and stopped past ``limit`` bytes (413)."""
+    enc = check_encoding(encoding)
+    if enc == "identity":
+        if len(body) > limit:
+            raise BadPayload(f"body of {len(body)} bytes is over the {limit}-byte limit", 413)
+        return body
+    # gzip: a gzip header; deflate: zlib-wrapped as HTTP means it, or raw as some senders do
+    wbits = 31 if enc == "gzip" else (15 if body[:1] and (body[0] & 0x0F) == 8 and int.from_bytes(body[:2], "big") % 31 == 0
+                                      else -15)
+    d = zlib.decompressobj(wbits)
+    out: List[bytes] = []
+    size = 0
+    data = body
+    try:
+        while True:
+            chunk = d.decompress(data, limit + 1 - size)
+            size += len(chunk)
+            out.append(chunk)
+            if size > limit:
+                raise BadPayload(f"body decompresses to more than the {limit}-byte limit", 413)
+            if d.eof:
+                if d.unused_data and enc == "gzip":
+                    data = d.unused_data  # concatenated gzip members
+                    d = zlib.decompressobj(31)
+                    continue
+                break
+            data = d.unconsumed_tail
+            if not data:
+                tail = d.flush(limit + 1 - size)
+                size += len(tail)
+                out.append(tail)
+                if size > limit:
+                    raise BadPayload(f"body decompresses to more than the {limit}-byte limit", 413)
+                if not d.eof:
+                    raise BadPayload(f"body is not valid {enc}: it ends early")
+                break
+    except zlib.error as exc:
+        raise BadPayload(f"body is not valid {enc}: {exc}") from None
+    return b"".join(out)
 
 
 def parse(path: str, content_type: Optional[str], body: bytes) -> Message:
     """Decode one export request for ``path`` (``/v1/traces`` ...)."""
     cls = SIGNALS[path]
-    kind = (content_type or PROTOBUF).split(";", 1)[0].strip().lower()
+    kind = check_content_type(content_type)
     message = cls()
     if kind == PROTOBUF:
         try:
             message.ParseFromString(body)
-        except (DecodeError, ValueError) as exc:
+        except (DecodeError, ValueError, RecursionError) as exc:
             raise BadPayload(f"body is not a protobuf {cls.__name__}: {exc}") from None
-    elif kind == JSON:
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadPayload(f"body is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadPayload(f"JSON body must be an object ({cls.__name__})")
-        try:
-            json_format.ParseDict(_ids_to_base64(data), message, ignore_unknown_fields=True)
-        except json_format.ParseError as exc:
-            raise BadPayload(f"JSON body is not an OTLP {cls.__name__}: {exc}") from None
-    else:
-        raise BadPayload(f"Content-Type {content_type!r} is not supported; use {PROTOBUF} or {JSON}", 415)
-    if isinstance(message, ExportTraceServiceRequest):
-        _check_ids(message)
+        return message
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadPayload(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadPayload(f"JSON body must be an object ({cls.__name__})")
+    try:
+        json_format.ParseDict(_ids_to_base64(data), message, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
+        raise BadPayload(f"JSON body is not an OTLP {cls.__name__}: {exc}") from None
     return message
 
 
+_ID_KEYS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8, "parentSpanId": 8, "parent_span_id": 8}
+
+
 def _ids_to_base64(node: Any) -> Any:
-    """OTLP/JSON hex IDs -> the base64 that protobuf's JSON parser expects."""
+    """OTLP/JSON hex IDs -> the base64 that protobuf's JSON parser expects. An ID that is
+    neither becomes empty, so that its span alone is rejected, not the whole body."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             size = _ID_KEYS.get(key)
-            if size and isinstance(value, str) and len(value) == 2 * size:
-                try:
-                    value = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    pass  # not hex: leave it for the parser to judge
+            if size and isinstance(value, str):
+                value = _id_base64(value, size)
             out[key] = _ids_to_base64(value)
         return out
     if isinstance(node, list):
@@ -111,16 +216,17 @@ def _ids_to_base64(node: Any) -> Any:
     return node
 
 
-def _check_ids(request: ExportTraceServiceRequest) -> None:
-    for rs in request.resource_spans:
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                if len(span.trace_id) != 16 or not any(span.trace_id):
-                    raise BadPayload(f"span {span.name!r} has an invalid trace_id (16 non-zero bytes expected)")
-                if len(span.span_id) != 8 or not any(span.span_id):
-                    raise BadPayload(f"span {span.name!r} has an invalid span_id (8 non-zero bytes expected)")
-                if span.parent_span_id and len(span.parent_span_id) != 8:
-                    raise BadPayload(f"span {span.name!r} has an invalid parent_span_id")
+def _id_base64(value: str, size: int) -> str:
+    if len(value) == 2 * size:
+        try:
+            return base64.b64encode(bytes.fromhex(value)).decode()
+        except ValueError:
+            return ""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return ""
+    return value if len(raw) == size else ""
 
 
 # ---------------------------------------------------------------------------- values
@@ -144,68 +250,331 @@ def attributes(kvs: Iterable[Any]) -> Dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
 
 
-@dataclass(slots=True)
-class Span:
-    """One received span, with its resource flattened in."""
+def _scalar(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None or kind in ("array_value", "kvlist_value", "bytes_value"):
+        return any_value(value) if kind else None
+    return getattr(value, kind)
 
-    trace_id: str
-    span_id: str
-    parent_id: Optional[str]
-    name: str
-    kind: int
-    start_ns: int
-    end_ns: int
-    status: int
-    status_message: str
-    app: str
-    scope: str
-    attributes: Dict[str, Any]
-    resource: Dict[str, Any]
-    events: List[Dict[str, Any]] = field(default_factory=list)
+
+def _label(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text[:MAX_LABEL_CHARS]
+
+
+def _tokens(value: Any) -> Tuple[Optional[int], bool]:
+    """A token count, and whether it had to be ignored or capped."""
+    if value is None:
+        return None, False
+    if isinstance(value, bool):
+        return None, True
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None, True
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return None, True
+    elif not isinstance(value, int):
+        return None, True
+    if value < 0:
+        return None, True
+    if value > MAX_TOKENS:
+        return MAX_TOKENS, True
+    return value, False
+
+
+@lru_cache(maxsize=4096)
+def base_model(base_id: Optional[str], model: Optional[str]) -> Optional[str]:
+    """``genai_tap.model.base_id`` when the tracer set it; else the request model with
+    its cross-region prefix or ARN stripped; else the request model as sent."""
+    if base_id:
+        return base_id
+    if not model:
+        return None
+    try:
+        return (resolve(model).base_id or model)[:MAX_LABEL_CHARS]
+    except Exception:  # noqa: BLE001 - an identifier the resolver chokes on is kept as sent
+        return model
+
+
+# ---------------------------------------------------------------------------- traces
+
+#: Attribute name -> slot in the list ``_extract`` fills.
+_WANTED = {
+    sc.OPERATION_NAME: 0, sc.REQUEST_MODEL: 1, sc.RESPONSE_MODEL: 2, sc.MODEL_BASE_ID: 3, sc.BEDROCK_API: 4,
+    sc.USAGE_INPUT_TOKENS: 5, sc.USAGE_OUTPUT_TOKENS: 6, sc.USAGE_CACHE_READ_INPUT_TOKENS: 7,
+    sc.USAGE_CACHE_WRITE_INPUT_TOKENS: 8, sc.ERROR_TYPE: 9, ML_APP: 10,
+}
+_ZERO16, _ZERO8 = bytes(16), bytes(8)
+
+# Positions in a call row (see TraceBatch); the store's INSERT reads the same order.
+CALL_FIELDS = ("off", "parent_len", "body_len", "resource_off", "start_ns", "end_ns", "dur_bucket", "name", "kind",
+               "status", "app", "scope", "operation", "api", "model", "base_model", "input_tokens", "output_tokens",
+               "cache_read", "cache_write", "error", "error_type", "error_message", "notes")
+SPAN_FIELDS = ("off", "parent_len", "body_len", "resource_off", "start_ns", "end_ns", "name", "kind", "status",
+               "app", "scope", "notes")
+C_START, C_BUCKET, C_APP, C_OPERATION, C_API, C_BASE_MODEL = 4, 6, 10, 12, 13, 15
+C_INPUT, C_OUTPUT, C_CACHE_READ, C_CACHE_WRITE, C_ERROR, C_ERROR_TYPE, C_ERROR_MESSAGE = 16, 17, 18, 19, 20, 21, 22
+
+
+@dataclass
+class TraceBatch:
+    """What one export request adds: rows for GenAI calls and for the other spans, as
+    lists of plain values, and ``blob``, the concatenated IDs and span bodies the rows
+    point into (1-based offsets, as SQLite's ``substr`` counts)."""
+
+    calls: List[List[Any]] = field(default_factory=list)
+    spans: List[List[Any]] = field(default_factory=list)
+    blob: bytes = b""
+    resources: Dict[bytes, bytes] = field(default_factory=dict)
+    received: int = 0
+    rejected: int = 0
+    reasons: List[str] = field(default_factory=list)
+    received_ns: int = 0
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if len(self.reasons) < 3:
+            self.reasons.append(reason)
 
     @property
-    def duration_ms(self) -> float:
-        return max(self.end_ns - self.start_ns, 0) / 1e6
+    def message(self) -> str:
+        if not self.rejected:
+            return ""
+        more = f" (and {self.rejected - len(self.reasons)} more)" if self.rejected > len(self.reasons) else ""
+        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons) + more
 
 
-def app_name(resource: Dict[str, Any], span_attributes: Dict[str, Any]) -> str:
-    """The application: ``service.name``, or Datadog's ``ml_app`` when the service is unnamed."""
-    service = str(resource.get(SERVICE_NAME) or UNKNOWN_SERVICE)
-    if service.startswith(UNKNOWN_SERVICE):
-        ml_app = span_attributes.get(ML_APP) or resource.get(ML_APP)
-        if ml_app:
-            return str(ml_app)
-    return service
+def _trim_attributes(kvs: Any, limits: Limits) -> int:
+    """Cut oversized values; returns NOTE_VALUES if any was."""
+    notes = 0
+    for kv in kvs:
+        if kv.ByteSize() <= limits.max_value_bytes:
+            continue
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            v.string_value = v.string_value.encode()[: limits.max_value_bytes].decode("utf-8", "ignore")
+        elif kind == "bytes_value":
+            v.bytes_value = v.bytes_value[: limits.max_value_bytes]
+        else:
+            size = v.ByteSize()
+            v.Clear()
+            v.string_value = f"[{kind} of {size} bytes dropped by the collector]"
+        notes = NOTE_VALUES
+    return notes
 
 
-def spans(request: ExportTraceServiceRequest) -> List[Span]:
-    out: List[Span] = []
+def _limit_repeated(items: Any, limit: int) -> int:
+    n = len(items)
+    if n > limit:
+        del items[limit:]
+        return n - limit
+    return 0
+
+
+def _limit_span(s: Any, limits: Limits) -> int:
+    notes = 0
+    dropped = _limit_repeated(s.attributes, limits.max_attributes)
+    if dropped:
+        s.dropped_attributes_count += dropped
+        notes |= NOTE_ATTRIBUTES
+    dropped = _limit_repeated(s.events, limits.max_events)
+    if dropped:
+        s.dropped_events_count += dropped
+        notes |= NOTE_ATTRIBUTES
+    dropped = _limit_repeated(s.links, limits.max_links)
+    if dropped:
+        s.dropped_links_count += dropped
+        notes |= NOTE_ATTRIBUTES
+    if s.ByteSize() > limits.max_value_bytes:
+        notes |= _trim_attributes(s.attributes, limits)
+        for e in s.events:
+            if _limit_repeated(e.attributes, limits.max_attributes):
+                notes |= NOTE_ATTRIBUTES
+            notes |= _trim_attributes(e.attributes, limits)
+            if len(e.name) > MAX_NAME_CHARS:
+                e.name = e.name[:MAX_NAME_CHARS]
+        for link in s.links:
+            if _limit_repeated(link.attributes, limits.max_attributes):
+                notes |= NOTE_ATTRIBUTES
+            notes |= _trim_attributes(link.attributes, limits)
+            if len(link.trace_state) > MAX_MESSAGE_CHARS:
+                link.trace_state = ""
+        if len(s.name) > MAX_NAME_CHARS:
+            s.name = s.name[:MAX_NAME_CHARS]
+        if len(s.status.message) > MAX_MESSAGE_CHARS:
+            s.status.message = s.status.message[:MAX_MESSAGE_CHARS]
+        if len(s.trace_state) > MAX_MESSAGE_CHARS:
+            s.trace_state = ""
+    return notes
+
+
+def _resource(rs: Any, limits: Limits) -> Tuple[bytes, str, Optional[str]]:
+    """(serialized resource, service.name, ml_app) of one ResourceSpans."""
+    res = rs.resource
+    dropped = _limit_repeated(res.attributes, limits.max_attributes)
+    if dropped:
+        res.dropped_attributes_count += dropped
+    if res.ByteSize() > limits.max_value_bytes:
+        _trim_attributes(res.attributes, limits)
+    service: Optional[str] = None
+    ml_app: Optional[str] = None
+    for kv in res.attributes:
+        if kv.key == SERVICE_NAME:
+            service = _label(_scalar(kv.value))
+        elif kv.key == ML_APP:
+            ml_app = _label(_scalar(kv.value))
+    return res.SerializeToString(), service or UNKNOWN_SERVICE, ml_app
+
+
+def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[int] = None) -> TraceBatch:
+    """Rows for every span of ``request``; invalid spans rejected, the rest clamped."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    future = now_ns + int(limits.future_skew_s * 1e9)
+    batch = TraceBatch(received_ns=now_ns)
+    parts: List[bytes] = []
+    offset = 1
+    calls, others = batch.calls, batch.spans
+    wanted = _WANTED
     for rs in request.resource_spans:
-        resource = attributes(rs.resource.attributes)
+        resource, service, resource_ml_app = _resource(rs, limits)
+        digest = hashlib.blake2b(resource, digest_size=16).digest()
+        batch.resources[digest] = resource
+        parts.append(digest)
+        resource_off = offset
+        offset += 16
+        unnamed = service.startswith(UNKNOWN_SERVICE)
         for ss in rs.scope_spans:
-            scope = ss.scope.name
+            scope = ss.scope.name[:MAX_SCOPE_CHARS] or None
             for s in ss.spans:
-                attrs = attributes(s.attributes)
-                out.append(Span(
-                    trace_id=s.trace_id.hex(),
-                    span_id=s.span_id.hex(),
-                    parent_id=s.parent_span_id.hex() or None,
-                    name=s.name,
-                    kind=int(s.kind),
-                    start_ns=int(s.start_time_unix_nano),
-                    end_ns=int(s.end_time_unix_nano),
-                    status=int(s.status.code),
-                    status_message=s.status.message,
-                    app=app_name(resource, attrs),
-                    scope=scope,
-                    attributes=attrs,
-                    resource=resource,
-                    events=[
-                        {"name": e.name, "time_ns": int(e.time_unix_nano), "attributes": attributes(e.attributes)}
-                        for e in s.events
-                    ],
-                ))
-    return out
+                batch.received += 1
+                trace_id, span_id, parent_id = s.trace_id, s.span_id, s.parent_span_id
+                if len(trace_id) != 16 or trace_id == _ZERO16:
+                    batch.reject(f"span {s.name[:80]!r} has an invalid trace_id (16 bytes, not all zero)")
+                    continue
+                if len(span_id) != 8 or span_id == _ZERO8:
+                    batch.reject(f"span {s.name[:80]!r} has an invalid span_id (8 bytes, not all zero)")
+                    continue
+                if parent_id and len(parent_id) != 8:
+                    batch.reject(f"span {s.name[:80]!r} has an invalid parent_span_id (8 bytes or none)")
+                    continue
+                notes = _limit_span(s, limits)
+                start, end = s.start_time_unix_nano, s.end_time_unix_nano
+                if start > future or start > MAX_NS or end > MAX_NS or end < start:
+                    notes |= NOTE_TIME
+                    duration = min(max(end - start, 0), MAX_DURATION_NS)
+                    if start > future or start > MAX_NS:
+                        start = now_ns
+                    end = min(start + duration, MAX_NS)
+                got: List[Any] = [None] * 11
+                for kv in s.attributes:
+                    slot = wanted.get(kv.key)
+                    if slot is not None:
+                        got[slot] = _scalar(kv.value)
+                body = s.SerializeToString()
+                parts.append(trace_id)
+                parts.append(span_id)
+                if parent_id:
+                    parts.append(parent_id)
+                parts.append(body)
+                parent_len = len(parent_id)
+                row_off = offset
+                offset += 24 + parent_len + len(body)
+                app = service
+                if unnamed:
+                    ml_app = _label(got[10]) or resource_ml_app
+                    if ml_app:
+                        app = ml_app
+                status = int(s.status.code)
+                operation = _label(got[0])
+                if operation is None:
+                    others.append([row_off, parent_len, len(body), resource_off, start, end, s.name, int(s.kind),
+                                   status, app, scope, notes])
+                    continue
+                model = _label(got[1]) or _label(got[2])
+                tokens: List[Optional[int]] = []
+                for slot in (5, 6, 7, 8):
+                    value, bad = _tokens(got[slot])
+                    if bad:
+                        notes |= NOTE_TOKENS
+                    tokens.append(value)
+                error_type = _label(got[9])
+                error = status == STATUS_ERROR or error_type is not None
+                error_message: Optional[str] = None
+                if error:
+                    error_message = s.status.message[:MAX_MESSAGE_CHARS] or None
+                    if error_type is None or error_message is None:
+                        etype, emessage = _exception(s)
+                        error_type = error_type or etype
+                        error_message = error_message or emessage
+                calls.append([
+                    row_off, parent_len, len(body), resource_off, start, end, duration_bucket((end - start) / 1e6),
+                    s.name, int(s.kind), status, app, scope, operation, _label(got[4]), model,
+                    base_model(_label(got[3]), model), tokens[0], tokens[1], tokens[2], tokens[3], int(error),
+                    error_type, error_message, notes,
+                ])
+    batch.blob = b"".join(parts)
+    return batch
+
+
+def _exception(s: Any) -> Tuple[Optional[str], Optional[str]]:
+    """(exception.type, exception.message) of the span's first exception event."""
+    for e in s.events:
+        if e.name == EXCEPTION_EVENT:
+            got = {kv.key: _scalar(kv.value) for kv in e.attributes if kv.key in (sc.EXCEPTION_TYPE, sc.EXCEPTION_MESSAGE)}
+            etype, message = got.get(sc.EXCEPTION_TYPE), got.get(sc.EXCEPTION_MESSAGE)
+            return _label(etype), (str(message)[:MAX_MESSAGE_CHARS] if message not in (None, "") else None)
+    return None, None
+
+
+# ---------------------------------------------------------------------------- stored spans, read back
+
+
+@dataclass
+class StoredSpan:
+    """A span as the trace view needs it, decoded from its stored body."""
+
+    name: str
+    kind: int
+    status_message: str
+    attributes: Dict[str, Any]
+    events: List[Dict[str, Any]]
+    links: List[Dict[str, Any]]
+    dropped: Dict[str, int]
+
+
+def read_span(body: bytes) -> StoredSpan:
+    s = SpanProto.FromString(body)
+    return StoredSpan(
+        name=s.name, kind=int(s.kind), status_message=s.status.message,
+        attributes=attributes(s.attributes),
+        events=[{"name": e.name, "time_ns": int(e.time_unix_nano), "attributes": attributes(e.attributes)} for e in s.events],
+        links=[{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(), "attributes": attributes(link.attributes)}
+               for link in s.links],
+        dropped={k: v for k, v in (("attributes", s.dropped_attributes_count), ("events", s.dropped_events_count),
+                                   ("links", s.dropped_links_count)) if v},
+    )
+
+
+def read_attribute(body: bytes, key: str) -> Any:
+    """One attribute of a stored span (for the list's prompt preview)."""
+    for kv in SpanProto.FromString(body).attributes:
+        if kv.key == key:
+            return any_value(kv.value)
+    return None
+
+
+def read_resource(body: Optional[bytes]) -> Dict[str, Any]:
+    return attributes(Resource.FromString(body).attributes) if body else {}
+
+
+# ---------------------------------------------------------------------------- metrics and logs
 
 
 @dataclass(slots=True)
@@ -220,11 +589,16 @@ class MetricPoint:
     value: float  # histograms: sum; sums and gauges: the value
 
 
-def metric_points(request: ExportMetricsServiceRequest, prefix: str = "gen_ai.") -> List[MetricPoint]:
-    """Data points of metrics whose name starts with ``prefix``."""
+def metric_points(request: ExportMetricsServiceRequest, limits: Limits, prefix: str = "gen_ai.",
+                  now_ns: Optional[int] = None) -> List[MetricPoint]:
+    """Data points of metrics whose name starts with ``prefix``, clamped like spans."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    future = now_ns + int(limits.future_skew_s * 1e9)
     out: List[MetricPoint] = []
     for rm in request.resource_metrics:
-        resource = attributes(rm.resource.attributes)
+        res = rm.resource
+        _limit_repeated(res.attributes, limits.max_attributes)
+        resource = {kv.key: _scalar(kv.value) for kv in res.attributes if kv.key in (SERVICE_NAME, ML_APP)}
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
                 if not metric.name.startswith(prefix):
@@ -233,11 +607,27 @@ def metric_points(request: ExportMetricsServiceRequest, prefix: str = "gen_ai.")
                 if kind not in ("histogram", "sum", "gauge"):
                     continue
                 for dp in getattr(metric, kind).data_points:
+                    _limit_repeated(dp.attributes, limits.max_attributes)
+                    _trim_attributes(dp.attributes, limits)
                     attrs = attributes(dp.attributes)
                     if kind == "histogram":
-                        count, value = int(dp.count), float(dp.sum)
+                        count: Optional[int] = min(int(dp.count), MAX_NS)
+                        value = float(dp.sum)
                     else:
                         count = None
                         value = float(dp.as_double if dp.WhichOneof("value") == "as_double" else dp.as_int)
-                    out.append(MetricPoint(metric.name, app_name(resource, attrs), int(dp.time_unix_nano), attrs, count, value))
+                    if not math.isfinite(value):
+                        value = 0.0
+                    t = int(dp.time_unix_nano)
+                    if t > future or t > MAX_NS:
+                        t = now_ns
+                    service = str(resource.get(SERVICE_NAME) or UNKNOWN_SERVICE)
+                    app = service
+                    if service.startswith(UNKNOWN_SERVICE):
+                        app = str(attrs.get(ML_APP) or resource.get(ML_APP) or service)
+                    out.append(MetricPoint(metric.name[:MAX_LABEL_CHARS], app[:MAX_LABEL_CHARS], t, attrs, count, value))
     return out
+
+
+def log_records(request: ExportLogsServiceRequest) -> int:
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)

@@ -1,35 +1,39 @@
 """The collector in one object, for the CLI, the demo and tests.
 
-    with Collector("calls.db", otlp_port=0, ui_port=0) as c:
-        print(c.otlp_url, c.ui_url)   # ports 0 are replaced by the free ports bound
+    with Collector("calls.db", otlp_port=0, ui_port=0, grpc_port=0) as c:
+        print(c.otlp_url, c.grpc_address, c.ui_url)   # ports 0 are replaced by the free ports bound
 
-Two HTTP servers (OTLP on ``otlp_port``, UI and JSON API on ``ui_port``), the
-alert scheduler, the optional forwarder and a retention sweep, each on its own
-daemon thread; ``stop()`` ends them all and closes the database.
+Three servers (OTLP/HTTP on ``otlp_port``, OTLP/gRPC on ``grpc_port``, the UI
+and JSON API on ``ui_port``), the writer thread (which also runs retention),
+the alert scheduler and the optional forwarder; ``stop()`` ends them all,
+writes the rollups and closes the database. ``grpc_port=None`` leaves gRPC off;
+left out, it is 4317, or a free port when ``otlp_port`` is 0.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from . import otlp
-from .logs import log
 from .alerts import DEFAULT_INTERVAL_S, Alerts, Rule, load_rules
-from .configfile import parse_duration
+from .configfile import ConfigError, parse_duration
 from .forwarder import Forwarder
+from .ingest import Ingest, Writer
+from .limits import Limits, parse_size
+from .logs import log
 from .prices import PriceTable
-from .receiver import make_handler
-from .store import Store
+from .receiver import OtlpServer, make_handler
+from .store import SchemaError, Store
 from .views import Views
 
 DEFAULT_OTLP_PORT = 4318
+DEFAULT_GRPC_PORT = 4317
 DEFAULT_UI_PORT = 4319
 DEFAULT_RETENTION = "7d"
-RETENTION_SWEEP_S = 60.0
+#: grpc_port's default: 4317, or a free port when otlp_port is 0 (a collector on free ports, as in tests)
+GRPC_DEFAULT: Any = object()
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,53 +53,82 @@ class Collector:
         retention: str | float = DEFAULT_RETENTION,
         prices: Optional[str] = None,
         alert_interval: Optional[float] = None,
+        grpc_port: Optional[int] = GRPC_DEFAULT,
+        auth_token: Optional[str] = None,
+        allowed_hosts: Iterable[str] = (),
+        forward_headers: Optional[Dict[str, str]] = None,
+        max_db_size: str | int | None = None,
+        limits: Optional[Limits] = None,
+        durable: bool = False,
+        flush_s: float = 2.0,
     ) -> None:
         # Everything a user can get wrong is checked here, before any port is bound.
         self.db = str(db)
         self.host = host
+        self.auth_token = auth_token or None
+        self.allowed_hosts = tuple(allowed_hosts)
         self.retention_s = parse_duration(retention, "--retention")
+        self.max_db_bytes = parse_size(max_db_size, "--max-db-size")
+        self.limits = limits or Limits()
+        self.durable = durable
+        self.flush_s = flush_s
         self.prices = PriceTable.load(prices)
         self.rules: List[Rule] = []
         interval = DEFAULT_INTERVAL_S
         if rules:
             self.rules, interval = load_rules(rules)
         self.alert_interval = alert_interval if alert_interval is not None else interval
-        self.forwarder = Forwarder(forward) if forward else None
-        self._requested = (otlp_port, ui_port)
+        self.forwarder = Forwarder(forward, headers=forward_headers) if forward else None
+        if grpc_port is GRPC_DEFAULT:
+            grpc_port = 0 if otlp_port == 0 else DEFAULT_GRPC_PORT
+        self._requested = (otlp_port, ui_port, grpc_port)
         self.store: Optional[Store] = None
         self.views: Optional[Views] = None
         self.alerts: Optional[Alerts] = None
-        self._servers: List[_Server] = []
+        self.writer: Optional[Writer] = None
+        self.ingest: Optional[Ingest] = None
+        self.grpc: Any = None
+        self._otlp: Optional[OtlpServer] = None
+        self._ui: Optional[_Server] = None
         self._threads: List[threading.Thread] = []
         self._stop = threading.Event()
-        self.received = {"spans": 0, "metric_points": 0, "log_records": 0, "requests": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Collector":
+        from .grpc_receiver import GrpcReceiver
         from .web import make_handler as make_ui_handler
 
-        self.store = Store(self.db)
+        try:
+            self.store = Store(self.db, durable=self.durable)
+        except SchemaError as exc:
+            raise ConfigError(str(exc)) from None
+        self.writer = Writer(self.store, self.retention_s, self.max_db_bytes, self.flush_s).start()
         self.views = Views(self.store, self.prices)
         self.alerts = Alerts(self.rules, self.views, self.alert_interval)
-        self._sweep()
         forward = self.forwarder.submit if self.forwarder else None
+        self.ingest = Ingest(self.store, self.limits, self.writer, forward)
+        otlp_port, ui_port, grpc_port = self._requested
         try:
-            self._serve(self._requested[0], make_handler(self._ingest, forward), "otlp")
-            self._serve(self._requested[1], make_ui_handler(self), "ui")
+            self._otlp = OtlpServer((self.host, otlp_port), make_handler(self.ingest, self.admit_otlp), self.limits)
+            self._thread(self._otlp.serve_forever, "otlp")
+            if grpc_port is not None:
+                self.grpc = GrpcReceiver(self.ingest, self.host, grpc_port, self.limits, self.admit_otlp).start()
+            self._ui = _Server((self.host, ui_port), make_ui_handler(self))
+            self._thread(self._ui.serve_forever, "ui")
         except OSError:
             self.stop()
             raise
         if self.forwarder:
             self.forwarder.start()
         self.alerts.start()
-        self._thread(self._retention_loop, "retention")
-        log.info("collector: OTLP/HTTP on %s, UI on %s, database %s", self.otlp_url, self.ui_url, self.db)
+        log.info("collector: OTLP/HTTP on %s, OTLP/gRPC on %s, UI on %s, database %s", self.otlp_url,
+                 self.grpc_address or "(off)", self.ui_url, self.db)
         return self
 
-    def _serve(self, port: int, handler: type, name: str) -> None:
-        server = _Server((self.host, port), handler)
-        self._servers.append(server)
-        self._thread(server.serve_forever, name)
+    def admit_otlp(self, headers: Any) -> Optional[Tuple[int, str]]:
+        """The hook both OTLP receivers call first: None admits the request, (HTTP status,
+        message) refuses it. Here the token and Host checks are wired in."""
+        return None
 
     def _thread(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=f"genai-tap-collector-{name}", daemon=True)
@@ -106,16 +139,23 @@ class Collector:
         self._stop.set()
         if self.alerts:
             self.alerts.stop()
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
+        for server in (self._otlp, self._ui):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        if self.grpc is not None:
+            self.grpc.stop()
         if self.forwarder:
             self.forwarder.stop()
         for t in self._threads:
             t.join(10)
+        if self.writer is not None:
+            self.writer.stop()
         if self.store:
             self.store.close()
-        self._servers, self._threads = [], []
+        self._otlp = self._ui = None
+        self.grpc = None
+        self._threads = []
 
     def wait(self) -> None:
         """Block until :meth:`stop` (or Ctrl-C in the caller)."""
@@ -131,15 +171,32 @@ class Collector:
     # ------------------------------------------------------------------ addresses
     @property
     def otlp_port(self) -> int:
-        return self._servers[0].server_address[1]
+        assert self._otlp is not None
+        return int(self._otlp.server_address[1])
 
     @property
     def ui_port(self) -> int:
-        return self._servers[1].server_address[1]
+        assert self._ui is not None
+        return int(self._ui.server_address[1])
+
+    @property
+    def grpc_port(self) -> Optional[int]:
+        return self.grpc.port if self.grpc is not None else None
 
     @property
     def otlp_url(self) -> str:
+        """The OTLP/HTTP base URL (``OTEL_EXPORTER_OTLP_ENDPOINT`` for http/protobuf)."""
         return f"http://{self._url_host}:{self.otlp_port}"
+
+    @property
+    def grpc_address(self) -> Optional[str]:
+        """``host:port`` of OTLP/gRPC (``OTEL_EXPORTER_OTLP_ENDPOINT=http://<this>`` with
+        ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), or None when it is off."""
+        return f"{self._url_host}:{self.grpc_port}" if self.grpc is not None else None
+
+    @property
+    def grpc_url(self) -> Optional[str]:
+        return f"http://{self.grpc_address}" if self.grpc is not None else None
 
     @property
     def ui_url(self) -> str:
@@ -149,32 +206,9 @@ class Collector:
     def _url_host(self) -> str:
         return "127.0.0.1" if self.host in ("", "0.0.0.0") else (f"[{self.host}]" if ":" in self.host else self.host)
 
-    # ------------------------------------------------------------------ work
-    def _ingest(self, path: str, message: Any) -> None:
-        assert self.store is not None
-        self.received["requests"] += 1
-        if path == "/v1/traces":
-            spans = otlp.spans(message)
-            self.received["spans"] += len(spans)
-            self.store.add_spans(spans)
-        elif path == "/v1/metrics":
-            points = otlp.metric_points(message)
-            self.received["metric_points"] += len(points)
-            self.store.add_metric_points(points)
-        else:
-            self.received["log_records"] += sum(
-                len(sl.log_records) for rl in message.resource_logs for sl in rl.scope_logs
-            )
-
-    def _sweep(self) -> None:
-        if self.retention_s > 0 and self.store is not None:
-            removed = self.store.prune(time.time_ns() - int(self.retention_s * 1e9))
-            if removed:
-                log.info("retention: removed %d spans older than %gs", removed, self.retention_s)
-
-    def _retention_loop(self) -> None:
-        while not self._stop.wait(RETENTION_SWEEP_S):
-            try:
-                self._sweep()
-            except Exception:  # noqa: BLE001
-                log.exception("retention sweep failed")
+    # ------------------------------------------------------------------ counters
+    @property
+    def received(self) -> Dict[str, Any]:
+        """What was received (spans, metric points, log records, requests, rejected spans,
+        requests refused as busy) and the in-flight bytes now and at peak."""
+        return self.ingest.stats() if self.ingest else {}

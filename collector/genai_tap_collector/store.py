@@ -1,85 +1,106 @@
-"""The collector's SQLite database: schema, ingest, retention and the queries behind each view.
+"""The collector's SQLite database: schema, batched writes, retention, and reads.
 
-One table holds every stored span; GenAI spans (``is_genai = 1``) carry the
-columns the views aggregate, and partial covering indexes over those columns
-let the Applications, Summary, Stats and alert queries run from the index
-alone (``is_genai`` is repeated as the last column: SQLite counts an index as
-covering only when it holds every column the query names). Spans of other kinds are kept only when their trace has a GenAI span,
-so the trace tree can be drawn; a child that arrives before its GenAI span
-waits in a small bounded buffer (see :class:`_Pending`).
+Tables:
 
-Latency percentiles come from log-spaced duration buckets (``dur_bucket``,
-1% relative accuracy, the DDSketch idea) so that they are one ``GROUP BY``
-away instead of a sort of every duration.
+- ``calls``: every span with ``gen_ai.operation.name`` (model calls, agent
+  invocations, tool executions, retrievals ...): the span as received (its
+  protobuf encoding, ``body``) and the columns the lists filter on;
+- ``spans``: the other spans of traces that have a GenAI call, so the trace tree
+  can be drawn. A span that arrives before any GenAI span of its trace is stored
+  as an *orphan* and adopted when one arrives; orphans are deleted after
+  ``orphan_seconds`` or beyond ``orphan_limit`` (oldest first). Being on disk,
+  they survive a restart;
+- ``resources``: each distinct resource once (spans point to it by digest);
+- the rollups (see :mod:`rollups`), ``metric_points`` and ``alert_events``.
 
-Writes go through one connection under a lock; every reading thread has its
-own connection. WAL lets readers (the UI, ``genai-tap traces``) run while the
-collector writes.
+Writes come from one writer thread (:mod:`ingest`) through one connection.
+Each batch goes in as a single statement (its rows as JSON, its IDs and span
+bodies as one BLOB that the rows point into), so SQLite works for the whole
+batch without going back to Python, whose lock the decoding threads need.
+Readers use a small pool of their own connections; a view runs its queries in
+one read transaction, so it sees one consistent state. WAL lets them all run
+while the writer writes.
+
+The file and its ``-wal``/``-shm`` companions are created 0600 (prompts and
+completions are in them) and tightened to 0600 when found looser.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import contextlib
+import os
+import queue
 import sqlite3
+import stat
 import threading
-import time
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from genai_tap import semconv as sc
+from . import otlp, rollups
+from .otlp import MetricPoint
 
-from . import genai
-from .otlp import MetricPoint, Span
-
-SCHEMA_VERSION = 1
-GAMMA = 1.02  # bucket growth: values within a bucket differ by at most ~1%
-_LOG_GAMMA = math.log(GAMMA)
-
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS spans (
-    id INTEGER PRIMARY KEY,
-    trace_id TEXT NOT NULL,
-    span_id TEXT NOT NULL,
-    parent_id TEXT,
-    name TEXT NOT NULL,
-    kind INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: rollups cover the ids up to 'rolled_to'
+    trace_id BLOB NOT NULL,
+    span_id BLOB NOT NULL,
+    parent_id BLOB,
+    resource BLOB,
     start_ns INTEGER NOT NULL,
     end_ns INTEGER NOT NULL,
-    duration_ms REAL NOT NULL,
     dur_bucket INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind INTEGER NOT NULL,
     status INTEGER NOT NULL,
-    status_message TEXT,
     app TEXT NOT NULL,
     scope TEXT,
-    is_genai INTEGER NOT NULL,
-    operation TEXT,
-    provider TEXT,
+    operation TEXT NOT NULL,
+    api TEXT,
     model TEXT,
     base_model TEXT,
     input_tokens INTEGER,
     output_tokens INTEGER,
     cache_read INTEGER,
     cache_write INTEGER,
-    error INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL,
     error_type TEXT,
     error_message TEXT,
-    preview TEXT,
-    attributes TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    events TEXT NOT NULL
+    notes INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS calls_by_id ON calls (trace_id, span_id);
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (start_ns);
+CREATE INDEX IF NOT EXISTS calls_by_app ON calls (app, start_ns);
+CREATE INDEX IF NOT EXISTS calls_by_model ON calls (base_model, start_ns);
+CREATE INDEX IF NOT EXISTS calls_failed ON calls (start_ns) WHERE error = 1;
+CREATE TABLE IF NOT EXISTS spans (
+    id INTEGER PRIMARY KEY,
+    trace_id BLOB NOT NULL,
+    span_id BLOB NOT NULL,
+    parent_id BLOB,
+    resource BLOB,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    app TEXT NOT NULL,
+    scope TEXT,
+    notes INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    orphan INTEGER NOT NULL,
+    body BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS spans_by_id ON spans (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
-CREATE INDEX IF NOT EXISTS calls_by_time ON spans (start_ns, app, base_model, error, dur_bucket,
-    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
-CREATE INDEX IF NOT EXISTS calls_by_app ON spans (app, start_ns, base_model, error, dur_bucket,
-    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
-CREATE INDEX IF NOT EXISTS calls_by_model ON spans (base_model, start_ns, app, error, dur_bucket,
-    input_tokens, output_tokens, cache_read, cache_write, is_genai) WHERE is_genai = 1;
-CREATE INDEX IF NOT EXISTS errors_by_time ON spans (start_ns) WHERE is_genai = 1 AND error = 1;
+CREATE INDEX IF NOT EXISTS spans_by_time ON spans (start_ns);
+CREATE INDEX IF NOT EXISTS spans_orphaned ON spans (received_ns) WHERE orphan = 1;
+CREATE TABLE IF NOT EXISTS resources (
+    digest BLOB PRIMARY KEY,
+    body BLOB NOT NULL,
+    last_used_ns INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metric_points (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -102,285 +123,288 @@ CREATE TABLE IF NOT EXISTS alert_events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_events_by_time ON alert_events (time_ns);
-"""
+""" + rollups.SCHEMA
 
-SPAN_COLUMNS = (
-    "trace_id", "span_id", "parent_id", "name", "kind", "start_ns", "end_ns", "duration_ms", "dur_bucket",
-    "status", "status_message", "app", "scope", "is_genai", "operation", "provider", "model", "base_model",
-    "input_tokens", "output_tokens", "cache_read", "cache_write", "error", "error_type", "error_message",
-    "preview", "attributes", "resource", "events",
+
+def _field(name: str, fields: Sequence[str]) -> str:
+    return f"(j.value ->> {fields.index(name)})"
+
+
+_C = otlp.CALL_FIELDS
+_S = otlp.SPAN_FIELDS
+
+
+def _ids(fields: Sequence[str]) -> str:
+    off, pl = _field("off", fields), _field("parent_len", fields)
+    return (f"substr(?2, {off}, 16), substr(?2, {off} + 16, 8), "
+            f"CASE WHEN {pl} > 0 THEN substr(?2, {off} + 24, {pl}) END, substr(?2, {_field('resource_off', fields)}, 16)")
+
+
+def _body(fields: Sequence[str]) -> str:
+    return f"substr(?2, {_field('off', fields)} + 24 + {_field('parent_len', fields)}, {_field('body_len', fields)})"
+
+
+_CALL_COLUMNS = [c for c in _C if c not in ("off", "parent_len", "body_len", "resource_off")]
+INSERT_CALLS = (
+    f"INSERT OR IGNORE INTO calls (trace_id, span_id, parent_id, resource, {', '.join(_CALL_COLUMNS)}, body) "
+    f"SELECT {_ids(_C)}, {', '.join(_field(c, _C) for c in _CALL_COLUMNS)}, {_body(_C)} FROM json_each(?1) j"
 )
-_INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+_SPAN_COLUMNS = [c for c in _S if c not in ("off", "parent_len", "body_len", "resource_off")]
+INSERT_SPANS = (
+    f"INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, resource, {', '.join(_SPAN_COLUMNS)}, received_ns, "
+    f"orphan, body) SELECT {_ids(_S)}, {', '.join(_field(c, _S) for c in _SPAN_COLUMNS)}, ?3, "
+    f"NOT EXISTS (SELECT 1 FROM calls c WHERE c.trace_id = substr(?2, {_field('off', _S)}, 16)), {_body(_S)} "
+    "FROM json_each(?1) j"
+)
+ADOPT_ORPHANS = ("UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN "
+                 "(SELECT trace_id FROM calls NOT INDEXED WHERE id > ?)")
+UPSERT_RESOURCE = ("INSERT INTO resources (digest, body, last_used_ns) VALUES (?, ?, ?) "
+                   "ON CONFLICT DO UPDATE SET last_used_ns = excluded.last_used_ns")
+
+#: Columns read back to roll calls up (laid out as otlp.CALL_FIELDS, the rest NULL).
+ROLLUP_SELECT = ", ".join(
+    c if c in ("start_ns", "dur_bucket", "app", "operation", "api", "base_model", "input_tokens", "output_tokens",
+               "cache_read", "cache_write", "error", "error_type", "error_message") else "NULL"
+    for c in otlp.CALL_FIELDS
+)
 
 #: Columns of the call lists (traces and errors views, ``genai-tap traces``).
-CALL_COLUMNS = (
-    "trace_id, span_id, name, start_ns, duration_ms, app, operation, model, base_model, input_tokens, "
-    "output_tokens, cache_read, cache_write, error, error_type, error_message, preview"
-)
-#: Token sums per group, which prices.py turns into cost.
-TOKEN_SUMS = (
-    "SUM(COALESCE(input_tokens, 0)) AS input_tokens, SUM(COALESCE(output_tokens, 0)) AS output_tokens, "
-    "SUM(COALESCE(cache_read, 0)) AS cache_read, SUM(COALESCE(cache_write, 0)) AS cache_write"
-)
+CALL_COLUMNS = ("id, trace_id, span_id, name, start_ns, end_ns, app, operation, api, model, base_model, input_tokens, "
+                "output_tokens, cache_read, cache_write, error, error_type, error_message, notes, body")
 
 
-def duration_bucket(ms: float) -> int:
-    if ms <= 0.001:
-        return -400  # everything under a microsecond
-    return math.ceil(math.log(ms) / _LOG_GAMMA)
-
-
-def bucket_value(bucket: int) -> float:
-    """The representative duration (ms) of a bucket: within 1% of every value in it."""
-    return 2.0 * GAMMA ** bucket / (GAMMA + 1.0)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+class SchemaError(RuntimeError):
+    """The database was written by a collector with another storage format."""
 
 
 class Filters:
     """Which calls a query covers; every field is optional."""
 
-    __slots__ = ("app", "model", "status", "since_ns", "until_ns")
+    __slots__ = ("app", "model", "status", "since_ns", "until_ns", "api")
 
     def __init__(self, app: Optional[str] = None, model: Optional[str] = None, status: Optional[str] = None,
-                 since_ns: Optional[int] = None, until_ns: Optional[int] = None) -> None:
+                 since_ns: Optional[int] = None, until_ns: Optional[int] = None, api: Optional[str] = None) -> None:
         if status not in (None, "ok", "error"):
             raise ValueError(f"status={status!r}; accepted: ok, error")
-        self.app, self.model, self.status = app or None, model or None, status
-        self.since_ns, self.until_ns = since_ns, until_ns
+        self.app, self.model, self.status, self.api = app or None, model or None, status, api or None
+        self.since_ns = None if since_ns is None else min(max(int(since_ns), 0), otlp.MAX_NS)
+        self.until_ns = None if until_ns is None else min(max(int(until_ns), 0), otlp.MAX_NS)
 
-    def where(self) -> Tuple[str, List[Any]]:
-        sql, args = ["is_genai = 1"], []
-        if self.app is not None:
-            sql.append("app = ?")
-            args.append(self.app)
-        if self.model is not None:
-            sql.append("(base_model = ? OR model = ?)")
-            args += [self.model, self.model]
-        if self.status is not None:
-            sql.append("error = ?")
-            args.append(1 if self.status == "error" else 0)
-        if self.since_ns is not None:
-            sql.append("start_ns >= ?")
-            args.append(self.since_ns)
-        if self.until_ns is not None:
-            sql.append("start_ns < ?")
-            args.append(self.until_ns)
-        return " AND ".join(sql), args
+    @property
+    def base_model(self) -> Optional[str]:
+        """The model filter as stored: any spelling of a model (profile, ARN) -> its base model."""
+        return otlp.base_model(None, self.model) if self.model else None
+
+    @property
+    def error(self) -> Optional[int]:
+        return None if self.status is None else int(self.status == "error")
+
+    def where(self) -> rollups.Where:
+        return rollups.Where(self.app, self.base_model, self.api, self.error)
+
+    def minutes(self) -> Tuple[int, int]:
+        return rollups.minute_range(self.since_ns, self.until_ns)
+
+
+def _private(path: str) -> None:
+    """Create ``path`` 0600 if missing; tighten it (and -wal/-shm) if looser."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            mode = os.stat(p).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            os.chmod(p, 0o600)
 
 
 class Store:
-    def __init__(self, path: str | Path, pending_limit: int = 20000, pending_seconds: float = 300.0) -> None:
+    def __init__(self, path: str | Path, readers: int = 8, durable: bool = False) -> None:
         self.path = str(path)
+        self.durable = durable
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
-        self._writer.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self._writer.commit()
-        self._pending = _Pending(pending_limit, pending_seconds)
-        self._genai_traces: "OrderedDict[str, None]" = OrderedDict()  # recent traces known to hold a GenAI span
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private(self.path)
+        self._write_lock = threading.Lock()
+        self._writer = self._connect(writer=True)
+        self._create()
+        self._pool: "queue.LifoQueue[sqlite3.Connection]" = queue.LifoQueue(maxsize=readers)
+        self._all_readers: List[sqlite3.Connection] = []
+        self._closed = False
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+    def _connect(self, writer: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
         conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        if writer:
+            conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the ID index is written in random order
+            if self.durable:
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA journal_size_limit=67108864")
+        else:
+            conn.execute("PRAGMA cache_size=-32768")
+            conn.execute("PRAGMA mmap_size=268435456")
+            conn.execute("PRAGMA query_only=1")
         return conn
 
-    @property
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
+    def _create(self) -> None:
+        conn = self._writer
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version != SCHEMA_VERSION:
+                raise SchemaError(
+                    f"{self.path} was written by a genai-tap collector with storage format {version}; this one uses "
+                    f"format {SCHEMA_VERSION} and does not convert it. Move the file away (it is left untouched) or "
+                    "pass --db with another path.")
+        elif tables:
+            raise SchemaError(f"{self.path} is not a genai-tap collector database (it has other tables)")
+        conn.executescript(SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('rolled_to', '0')")
+        if self.path != ":memory:":
+            _private(self.path)
 
-    def close(self) -> None:
-        with self._lock:
-            self._writer.close()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+    # ------------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the writer connection (one writer at a time)."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same state."""
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+            self._all_readers.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            try:
+                self._pool.put_nowait(conn)
+            except queue.Full:
+                conn.close()
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> List[sqlite3.Row]:
-        return self._reader.execute(sql, args).fetchall()
+        with self.read() as conn:
+            return conn.execute(sql, args).fetchall()
 
-    # ------------------------------------------------------------------ ingest
-    def add_spans(self, spans: Iterable[Span]) -> int:
-        """Store GenAI spans and the rest of their traces; returns how many rows were written."""
-        spans = list(spans)
-        genai_traces = {s.trace_id for s in spans if genai.is_genai(s)}
-        with self._lock:
-            keep: List[Span] = []
-            for span in spans:
-                if span.trace_id in genai_traces or genai.is_genai(span) or self._has_genai(span.trace_id):
-                    keep.append(span)
-                else:
-                    self._pending.add(span)
-            for trace_id in genai_traces:
-                keep.extend(self._pending.take(trace_id))
-                self._remember(trace_id)
-            if not keep:
-                return 0
-            with self._writer:
-                cur = self._writer.executemany(_INSERT, [_row(s) for s in keep])
-            return cur.rowcount
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            self._writer.close()
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
 
-    def _has_genai(self, trace_id: str) -> bool:
-        if trace_id in self._genai_traces:
-            return True
-        row = self._writer.execute(
-            "SELECT 1 FROM spans WHERE trace_id = ? AND is_genai = 1 LIMIT 1", (trace_id,)
-        ).fetchone()
-        if row is not None:
-            self._remember(trace_id)
-        return row is not None
+    # ------------------------------------------------------------------ writes (writer thread)
+    def insert(self, conn: sqlite3.Connection, batch: otlp.TraceBatch, calls_json: str, spans_json: str,
+               now_ns: int) -> int:
+        """One request's rows, inside the writer's transaction; returns the calls inserted."""
+        for digest, body in batch.resources.items():
+            conn.execute(UPSERT_RESOURCE, (digest, body, now_ns))
+        inserted = 0
+        if batch.calls:
+            inserted = conn.execute(INSERT_CALLS, (calls_json, batch.blob)).rowcount
+        if batch.spans:
+            conn.execute(INSERT_SPANS, (spans_json, batch.blob, now_ns))
+        return inserted
 
-    def _remember(self, trace_id: str, limit: int = 50000) -> None:
-        self._genai_traces[trace_id] = None
-        self._genai_traces.move_to_end(trace_id)
-        while len(self._genai_traces) > limit:
-            self._genai_traces.popitem(last=False)
+    def add_metric_points(self, conn: sqlite3.Connection, points: Sequence[MetricPoint]) -> None:
+        from genai_tap import semconv as sc
 
-    def add_metric_points(self, points: Iterable[MetricPoint]) -> int:
-        rows = [
-            (p.name, p.app, p.time_ns, p.attributes.get(sc.REQUEST_MODEL), p.count, p.value, _dumps(p.attributes))
-            for p in points
-        ]
-        if rows:
-            with self._lock, self._writer:
-                self._writer.executemany(
-                    "INSERT INTO metric_points (name, app, time_ns, model, count, value, attributes) VALUES (?,?,?,?,?,?,?)",
-                    rows,
-                )
-        return len(rows)
+        conn.executemany(
+            "INSERT INTO metric_points (name, app, time_ns, model, count, value, attributes) VALUES (?,?,?,?,?,?,?)",
+            [(p.name, p.app, p.time_ns, otlp._label(p.attributes.get(sc.REQUEST_MODEL)), p.count, p.value,
+              _dumps(p.attributes)) for p in points],
+        )
 
     def add_alert_event(self, time_ns: int, rule: str, subject: str, state: str, value: Optional[float],
                         threshold: float, message: str) -> None:
-        with self._lock, self._writer:
-            self._writer.execute(
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA query_only=0")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
                 "INSERT INTO alert_events (time_ns, rule, subject, state, value, threshold, message) VALUES (?,?,?,?,?,?,?)",
                 (time_ns, rule, subject, state, value, threshold, message),
             )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
 
-    def prune(self, older_than_ns: int) -> int:
-        """Delete what started before ``older_than_ns`` (the retention setting)."""
-        with self._lock, self._writer:
-            n = self._writer.execute("DELETE FROM spans WHERE start_ns < ?", (older_than_ns,)).rowcount
-            self._writer.execute("DELETE FROM metric_points WHERE time_ns < ?", (older_than_ns,))
-            self._writer.execute("DELETE FROM alert_events WHERE time_ns < ?", (older_than_ns,))
-        self._genai_traces.clear()
-        return n
+    # ------------------------------------------------------------------ reads
+    @staticmethod
+    def rolled_to(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'rolled_to'").fetchone()[0])
 
-    # ------------------------------------------------------------------ queries
-    def totals(self, f: Filters, by: Sequence[str]) -> List[sqlite3.Row]:
-        """Calls, errors, token sums and last call time, grouped by ``by`` (app, base_model, bucket)."""
-        where, args = f.where()
-        cols = ", ".join(by)
-        return self.query(
-            f"SELECT {cols}, COUNT(*) AS calls, SUM(error) AS errors, MAX(start_ns) AS last_ns, {TOKEN_SUMS} "
-            f"FROM spans WHERE {where} GROUP BY {cols}",
-            args,
-        )
+    def size_bytes(self) -> int:
+        """Pages in use (not the file size: pages freed by deletes are reused first)."""
+        with self.read() as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
 
-    def latency_histogram(self, f: Filters, by: Sequence[str] = ()) -> List[sqlite3.Row]:
-        """(``by``..., dur_bucket, n) rows for percentile estimates."""
-        where, args = f.where()
-        cols = "".join(f"{c}, " for c in by)
-        return self.query(
-            f"SELECT {cols}dur_bucket, COUNT(*) AS n FROM spans WHERE {where} GROUP BY {cols}dur_bucket", args
-        )
+    def file_bytes(self) -> int:
+        return sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
 
-    def calls(self, f: Filters, limit: int, offset: int = 0) -> List[sqlite3.Row]:
-        where, args = f.where()
-        return self.query(
-            f"SELECT {CALL_COLUMNS} FROM spans WHERE {where} ORDER BY start_ns DESC LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        )
-
-    def error_groups(self, f: Filters) -> List[sqlite3.Row]:
-        where, args = Filters(f.app, f.model, "error", f.since_ns, f.until_ns).where()
-        return self.query(
-            "SELECT app, base_model, error_type, COUNT(*) AS calls, MAX(start_ns) AS last_ns, "
-            "MIN(start_ns) AS first_ns, MAX(error_message) AS message "
-            f"FROM spans WHERE {where} GROUP BY app, base_model, error_type ORDER BY last_ns DESC",
-            args,
-        )
-
-    def trace(self, trace_id: str) -> List[sqlite3.Row]:
-        return self.query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, id", (trace_id,))
-
-    def names(self, column: str) -> List[str]:
-        """Distinct apps or models, for the filter menus."""
-        if column not in ("app", "base_model"):
-            raise ValueError(column)
-        index = "calls_by_app" if column == "app" else "calls_by_model"
-        rows = self.query(f"SELECT DISTINCT {column} FROM spans INDEXED BY {index} WHERE is_genai = 1 AND {column} IS NOT NULL ORDER BY 1")
-        return [r[0] for r in rows]
+    def span_count(self) -> int:
+        with self.read() as conn:
+            calls = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            others = conn.execute("SELECT COUNT(*) FROM spans WHERE orphan = 0").fetchone()[0]
+        return int(calls + others)
 
     def alert_events(self, limit: int = 100) -> List[sqlite3.Row]:
         return self.query("SELECT * FROM alert_events ORDER BY time_ns DESC, id DESC LIMIT ?", (limit,))
 
     def metric_summary(self, since_ns: int) -> List[sqlite3.Row]:
         return self.query(
-            "SELECT name, app, model, SUM(count) AS count, SUM(value) AS value, MAX(time_ns) AS last_ns "
-            "FROM metric_points WHERE time_ns >= ? GROUP BY name, app, model ORDER BY name, app, model",
+            "SELECT name, app, model, SUM(count) AS count, TOTAL(value) AS value, MAX(time_ns) AS last_ns "
+            "FROM metric_points WHERE time_ns >= ? GROUP BY name, app, model ORDER BY name, app, model LIMIT 1000",
             (since_ns,),
         )
 
-    def span_count(self) -> int:
-        return int(self.query("SELECT COUNT(*) FROM spans")[0][0])
+    def trace(self, trace_id: bytes, limit: int) -> Tuple[List[sqlite3.Row], List[sqlite3.Row], Dict[bytes, bytes]]:
+        """(calls, other spans, resources) of one trace, at most ``limit`` spans."""
+        with self.read() as conn:
+            calls = conn.execute(f"SELECT {CALL_COLUMNS}, parent_id, kind, status, scope, resource FROM calls "
+                                 "WHERE trace_id = ? ORDER BY start_ns, id LIMIT ?", (trace_id, limit)).fetchall()
+            spans = conn.execute("SELECT id, span_id, parent_id, name, start_ns, end_ns, kind, status, app, scope, "
+                                 "resource, notes, body FROM spans WHERE trace_id = ? AND orphan = 0 "
+                                 "ORDER BY start_ns, id LIMIT ?", (trace_id, max(limit - len(calls), 0))).fetchall()
+            digests = sorted({r["resource"] for r in (*calls, *spans) if r["resource"]})
+            resources = {}
+            if digests:
+                rows = conn.execute(f"SELECT digest, body FROM resources WHERE digest IN ({', '.join('?' * len(digests))})",
+                                    digests).fetchall()
+                resources = {r[0]: r[1] for r in rows}
+        return calls, spans, resources
 
 
-def _row(span: Span) -> Tuple[Any, ...]:
-    ms = span.duration_ms
-    if genai.is_genai(span):
-        c = genai.call(span)
-        call_cols: Tuple[Any, ...] = (
-            1, c.operation, c.provider, c.model, c.base_model, c.input_tokens, c.output_tokens,
-            c.cache_read, c.cache_write, int(c.error), c.error_type, c.error_message, c.preview,
-        )
-    else:
-        call_cols = (0, None, None, None, None, None, None, None, None, int(span.status == 2), None, None, None)
-    return (
-        span.trace_id, span.span_id, span.parent_id, span.name, span.kind, span.start_ns, span.end_ns, ms,
-        duration_bucket(ms), span.status, span.status_message, span.app, span.scope, *call_cols,
-        _dumps(span.attributes), _dumps(span.resource), _dumps(span.events),
-    )
+def _dumps(value: Any) -> str:
+    import json
 
-
-class _Pending:
-    """Spans of traces with no GenAI span yet, kept a little while in case one arrives.
-
-    Bounded in spans and in age, oldest traces dropped first, so a service that
-    sends many non-GenAI spans costs a fixed amount of memory.
-    """
-
-    def __init__(self, limit: int, max_age_s: float) -> None:
-        self.limit, self.max_age_s = limit, max_age_s
-        self._traces: "OrderedDict[str, Tuple[float, List[Span]]]" = OrderedDict()
-        self._count = 0
-
-    def add(self, span: Span) -> None:
-        now = time.monotonic()
-        entry = self._traces.get(span.trace_id)
-        if entry is None:
-            entry = self._traces[span.trace_id] = (now, [])
-        entry[1].append(span)
-        self._count += 1
-        while self._traces and (self._count > self.limit or now - next(iter(self._traces.values()))[0] > self.max_age_s):
-            _, (_, dropped) = self._traces.popitem(last=False)
-            self._count -= len(dropped)
-
-    def take(self, trace_id: str) -> List[Span]:
-        entry = self._traces.pop(trace_id, None)
-        if entry is None:
-            return []
-        self._count -= len(entry[1])
-        return entry[1]
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -20,7 +20,8 @@ HERE = Path(__file__).parent
 def test_app_to_emulator_to_collector_to_ui_and_cli(tmp_path):
     db = tmp_path / "e2e.db"
     collector = subprocess.Popen(
-        [sys.executable, "-m", "genai_tap.cli", "collector", "--db", str(db), "--otlp-port", "0", "--ui-port", "0"],
+        [sys.executable, "-m", "genai_tap.cli", "collector", "--db", str(db), "--otlp-port", "0", "--ui-port", "0",
+         "--grpc-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
