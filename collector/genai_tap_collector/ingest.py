@@ -1,5 +1,4 @@
-"""From a received body to committed rows: admission, decoding, the writer thread,
-rollups and retention.
+"""From a received body to committed rows: admission, decoding, and the writer process.
 
 Both receivers (OTLP/HTTP in :mod:`receiver`, OTLP/gRPC in :mod:`grpc_receiver`)
 hand bodies to :class:`Ingest`:
@@ -10,37 +9,31 @@ hand bodies to :class:`Ingest`:
    + ``RetryInfo``, so exporters retry later instead of the collector growing.
 2. It is decompressed (capped), decoded and turned into rows, at most
    ``decode_concurrency`` bodies at a time.
-3. The rows go to the :class:`Writer` thread, and the request waits until they
-   are **committed**. Only then does the receiver answer success: an
-   acknowledged span is in the database's write-ahead log. The database runs
-   with ``synchronous=NORMAL``: that survives the collector being killed
-   (``kill -9``) at any moment, not a power cut or kernel crash, which can lose
-   the last acknowledged transactions (the database stays consistent).
-   ``durable=True`` (``synchronous=FULL``) syncs every commit to disk.
-
-The writer commits whatever requests are waiting in one transaction (group
-commit), adds the committed calls to the rollup :class:`rollups.Accumulator`,
-writes the rollups every ``flush_s`` seconds, and, between transactions, runs
-retention (by age and by size) and the orphan sweep in small chunks, so ingest
-never pauses for long.
+3. The rows go to the writer process (:mod:`writer`, through
+   :class:`WriterClient`), and the request waits until they are **committed**.
+   Only then does the receiver answer success: an acknowledged span is in the
+   database's write-ahead log. The database runs with ``synchronous=NORMAL``:
+   that survives the collector (or its writer) being killed at any moment
+   (``kill -9``), not a power cut or kernel crash, which can lose the last
+   acknowledged transactions (the database stays consistent). With
+   ``durable=True`` (``synchronous=FULL``) every commit is synced to disk
+   before it is acknowledged.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import subprocess
+import sys
 import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import otlp, rollups
+from . import otlp
 from .limits import Budget, Limits
 from .logs import log
-from .store import ROLLUP_SELECT, Store
-
-RETENTION_CHUNK = 2000  # calls deleted per transaction
-MAX_TRANSACTION_CALLS = 20000
+from .writer import read_frame, write_frame
 
 
 class Busy(Exception):
@@ -60,268 +53,146 @@ class Result:
     message: str = ""
 
 
-@dataclass
-class _Job:
-    batch: Optional[otlp.TraceBatch] = None
-    calls_json: str = "[]"
-    spans_json: str = "[]"
-    points: List[otlp.MetricPoint] = field(default_factory=list)
-    done: threading.Event = field(default_factory=threading.Event)
-    error: Optional[BaseException] = None
+class _Pending:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: Optional[str] = None
+
+
+class WriterClient:
+    """Starts the writer process and hands it batches; ``submit`` returns once the batch
+    is committed. If the process dies, waiting requests fail with :class:`Busy` and
+    the next request starts a new one (which rolls up what the old one left)."""
+
+    def __init__(self, options: Dict[str, Any], start_timeout_s: float = 120.0) -> None:
+        self.options = options
+        self.start_timeout_s = start_timeout_s
+        self.stats: Dict[str, Any] = {}
+        self.restarts = 0
+        self._ids = itertools.count(1)
+        self._pending: Dict[int, _Pending] = {}
+        self._lock = threading.Lock()  # sending frames, starting the process
+        self._proc: Optional[subprocess.Popen] = None
+        self._reader: Optional[threading.Thread] = None
+        self._stopping = False
 
     @property
-    def size(self) -> int:
-        return len(self.batch.calls) + len(self.batch.spans) if self.batch else len(self.points)
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc is not None else None
 
-
-class Writer:
-    """The one thread that writes to the database."""
-
-    def __init__(self, store: Store, retention_s: float = 0.0, max_db_bytes: int = 0, flush_s: float = 2.0,
-                 orphan_seconds: float = 300.0, orphan_limit: int = 100_000, retention_every_s: float = 60.0) -> None:
-        self.store = store
-        self.retention_s = retention_s
-        self.max_db_bytes = max_db_bytes
-        self.flush_s = flush_s
-        self.orphan_seconds = orphan_seconds
-        self.orphan_limit = orphan_limit
-        self.retention_every_s = retention_every_s
-        self.accumulator = rollups.Accumulator()
-        self.committed_calls = 0
-        self.deleted_calls = 0
-        self.failures = 0
-        self._jobs: Deque[_Job] = deque()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread: Optional[threading.Thread] = None
-        self._max_id = 0
-        self._orphans = True
-        self._last_flush = time.monotonic()
-        self._next_retention = 0.0  # monotonic time of the next retention pass
-        self._retention_active = False
-        self._next_orphans = 0.0
-        self._next_size_check = 0.0
-        with store.read() as conn:
-            self._max_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0])
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "Writer":
-        self.recover()
-        self._thread = threading.Thread(target=self._run, name="genai-tap-collector-writer", daemon=True)
-        self._thread.start()
+    def start(self) -> "WriterClient":
+        with self._lock:
+            self._spawn()
         return self
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-        try:
-            self.flush()
-        except Exception:  # noqa: BLE001 - the tail is rolled up on the next start
-            log.exception("writing the rollups at stop failed")
+    def _spawn(self) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "genai_tap_collector.writer", json.dumps(self.options)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        assert proc.stdout is not None
+        ready: List[Any] = []
 
-    def recover(self) -> None:
-        """Roll up the calls committed after the last rollup write (a crash, or a stop
-        that could not write them)."""
-        with self.store.read() as conn:
-            rolled = Store.rolled_to(conn)
-            rows = conn.execute(f"SELECT {ROLLUP_SELECT} FROM calls WHERE id > ? ORDER BY id", (rolled,)).fetchall()
-            self._max_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0])
-        self.accumulator = rollups.Accumulator()
-        self.accumulator.add(rows)
-        if rows:
-            log.info("rolling up %d calls stored after the last rollup", len(rows))
-        self.flush(force=True)
+        def handshake() -> None:
+            ready.append(read_frame(proc.stdout))  # type: ignore[arg-type]
 
-    # ------------------------------------------------------------------ submitting
-    def submit(self, job: _Job, timeout_s: float = 120.0) -> None:
-        """Queue ``job`` and wait until it is committed (raises what the commit raised)."""
-        with self._cond:
+        t = threading.Thread(target=handshake, daemon=True)
+        t.start()
+        t.join(self.start_timeout_s)
+        first = ready[0] if ready else None
+        if not first or first[0] != "ready":
+            proc.kill()
+            proc.wait()
+            why = first[1] if first and first[0] == "failed" else "it did not start"
+            raise RuntimeError(f"the collector's writer process failed: {why}")
+        self.stats = first[2]
+        self._proc = proc
+        self._reader = threading.Thread(target=self._read_acks, args=(proc,), name="genai-tap-collector-acks",
+                                        daemon=True)
+        self._reader.start()
+
+    def submit(self, payload: Tuple[Any, ...], timeout_s: float = 300.0) -> None:
+        """Send ``(calls, spans, resources, metrics)`` and wait until it is committed."""
+        job_id = next(self._ids)
+        pending = _Pending()
+        with self._lock:
             if self._stopping:
                 raise Busy("the collector is stopping")
-            self._jobs.append(job)
-            self._cond.notify()
-        if not job.done.wait(timeout_s):
-            raise Busy("the database is not keeping up")
-        if job.error is not None:
-            raise job.error
-
-    # ------------------------------------------------------------------ the thread
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._jobs and not self._stopping:
-                    self._cond.wait(self._idle_wait())
-                jobs: List[_Job] = []
-                size = 0
-                while self._jobs and size < MAX_TRANSACTION_CALLS:
-                    job = self._jobs.popleft()
-                    jobs.append(job)
-                    size += job.size
-                stopping = self._stopping and not self._jobs
-            if jobs:
-                self._commit(jobs)
+            if self._proc is None or self._proc.poll() is not None:
+                self._restart()
+            self._pending[job_id] = pending
             try:
-                self._housekeeping()
-            except Exception:  # noqa: BLE001 - log, keep ingesting, try again later
-                self.failures += 1
-                log.exception("collector housekeeping failed")
-            if stopping:
+                write_frame(self._proc.stdin, ("batch", job_id, *payload))  # type: ignore[union-attr, arg-type]
+            except (BrokenPipeError, OSError, ValueError):
+                self._pending.pop(job_id, None)
+                raise Busy("the writer process stopped; retry") from None
+        if not pending.done.wait(timeout_s):
+            raise Busy("the database is not keeping up; retry later")
+        if pending.error is not None:
+            raise Busy(f"storing failed ({pending.error}); retry later")
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        log.error("the collector's writer process stopped (exit %s); starting a new one",
+                  self._proc.returncode if self._proc is not None else None)
+        try:
+            self._spawn()
+        except Exception as exc:  # noqa: BLE001
+            raise Busy(f"the writer process cannot start ({exc}); retry later") from None
+
+    def _read_acks(self, proc: subprocess.Popen) -> None:
+        stream = proc.stdout
+        while True:
+            try:
+                frame = read_frame(stream)  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001 - a broken stream is the process ending
+                frame = None
+            if frame is None:
+                break
+            if frame[0] == "ack":
+                _, ids, error, stats = frame
+                self.stats = stats
+                for job_id in ids:
+                    pending = self._pending.pop(job_id, None)
+                    if pending is not None:
+                        pending.error = error
+                        pending.done.set()
+        # the process ended: whatever waits for it fails (the senders retry)
+        with self._lock:
+            waiting = list(self._pending.items())
+            self._pending.clear()
+        for _, pending in waiting:
+            pending.error = "the writer process stopped"
+            pending.done.set()
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        with self._lock:
+            self._stopping = True
+            proc = self._proc
+            if proc is None:
                 return
-
-    def _idle_wait(self) -> float:
-        now = time.monotonic()
-        waits = [max(self._last_flush + self.flush_s - now, 0.05) if self.accumulator else 1.0,
-                 max(self._next_orphans - now, 0.05)]
-        if self._retention_active:
-            waits.append(0.0)
-        return min(waits)
-
-    def _commit(self, jobs: List[_Job]) -> None:
-        now = time.time_ns()
+            try:
+                write_frame(proc.stdin, ("stop",))  # type: ignore[arg-type]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError, ValueError):
+                pass
         try:
-            with self.store.transaction() as conn:
-                lo = self._max_id
-                expected = inserted = 0
-                others = False
-                for job in jobs:
-                    if job.batch is not None:
-                        inserted += self.store.insert(conn, job.batch, job.calls_json, job.spans_json, now)
-                        expected += len(job.batch.calls)
-                        others = others or bool(job.batch.spans)
-                    if job.points:
-                        self.store.add_metric_points(conn, job.points)
-                if inserted:
-                    self._max_id = int(conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'calls'").fetchone()[0])
-                    if self._orphans:
-                        conn.execute("UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN "
-                                     "(SELECT trace_id FROM calls WHERE id > ?)", (lo,))
-                if others:
-                    self._orphans = True
-                rows: Optional[List[Any]] = None
-                if inserted != expected:  # some were already stored (a retried export): roll up what went in
-                    rows = conn.execute(f"SELECT {ROLLUP_SELECT} FROM calls WHERE id > ?", (lo,)).fetchall()
-        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-            self._max_id = self._read_max_id()
-            self.failures += 1
-            log.error("storing %d request(s) failed: %s", len(jobs), exc)
-            for job in jobs:
-                job.error = Busy(f"storing failed ({exc}); retry later")
-                job.done.set()
-            return
-        self.committed_calls += inserted
-        if rows is not None:
-            self.accumulator.add(rows)
-        else:
-            for job in jobs:
-                if job.batch is not None and job.batch.calls:
-                    self.accumulator.add(job.batch.calls)
-        for job in jobs:
-            job.done.set()
-
-    def _read_max_id(self) -> int:
-        with self.store.read() as conn:
-            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0])
-
-    def flush(self, force: bool = False) -> None:
-        """Write the accumulated rollups and advance ``rolled_to``."""
-        if not self.accumulator and not force:
-            return
-        accumulator, self.accumulator = self.accumulator, rollups.Accumulator()
-        try:
-            with self.store.transaction() as conn:
-                accumulator.write(conn)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'rolled_to'", (str(self._max_id),))
-        except Exception:
-            self.accumulator = rollups.Accumulator()
-            self._reaccumulate()
-            raise
-        self._last_flush = time.monotonic()
-
-    def _reaccumulate(self) -> None:
-        with self.store.read() as conn:
-            rolled = Store.rolled_to(conn)
-            rows = conn.execute(f"SELECT {ROLLUP_SELECT} FROM calls WHERE id > ? ORDER BY id", (rolled,)).fetchall()
-        self.accumulator.add(rows)
-
-    # ------------------------------------------------------------------ housekeeping
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if self.accumulator and (now - self._last_flush >= self.flush_s or self.accumulator.calls >= 200_000):
-            self.flush()
-        if now >= self._next_orphans:
-            self._next_orphans = now + 1.0
-            self._sweep_orphans()
-        if self.retention_s > 0 and now >= self._next_retention:
-            self._retention_active = True
-        if self.max_db_bytes and now >= self._next_size_check:
-            self._next_size_check = now + 5.0
-            if self.store.size_bytes() > self.max_db_bytes:
-                self._retention_active = True
-        if self._retention_active:
-            if not self._retention_chunk():
-                self._retention_active = False
-                self._next_retention = now + self.retention_every_s
-
-    def _cutoff_ns(self) -> Optional[int]:
-        return time.time_ns() - int(self.retention_s * 1e9) if self.retention_s > 0 else None
-
-    def _retention_chunk(self) -> bool:
-        """Delete one chunk of the oldest data past the age or size limit; False when done."""
-        self.flush()  # every committed call is in the rollups, so deleting can subtract exactly
-        cutoff = self._cutoff_ns()
-        over_size = bool(self.max_db_bytes) and self.store.size_bytes() > self.max_db_bytes
-        if cutoff is None and not over_size:
-            return False
-        with self.store.transaction() as conn:
-            where, args = ("start_ns < ?", [cutoff]) if not over_size else ("1", [])
-            rows = conn.execute(f"SELECT id, {ROLLUP_SELECT} FROM calls INDEXED BY calls_by_time WHERE {where} "
-                                f"ORDER BY start_ns LIMIT {RETENTION_CHUNK}", args).fetchall()
-            newest = cutoff or 0
-            if rows:
-                ids = [r[0] for r in rows]
-                acc = rollups.Accumulator()
-                acc.add([tuple(r)[1:] for r in rows], sign=-1)
-                acc.write(conn, subtract=True)
-                conn.execute("DELETE FROM calls WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
-                if over_size:
-                    newest = max(newest, max(r[1 + otlp.C_START] for r in rows))
-                self.deleted_calls += len(rows)
-            span_limit = newest if over_size else cutoff
-            spans = conn.execute("DELETE FROM spans WHERE id IN (SELECT id FROM spans INDEXED BY spans_by_time "
-                                 f"WHERE start_ns < ? ORDER BY start_ns LIMIT {RETENTION_CHUNK})", (span_limit,)).rowcount
-            if cutoff is not None:
-                conn.execute(f"DELETE FROM metric_points WHERE id IN (SELECT id FROM metric_points WHERE time_ns < ? "
-                             f"LIMIT {RETENTION_CHUNK})", (cutoff,))
-                conn.execute("DELETE FROM alert_events WHERE time_ns < ?", (cutoff,))
-                conn.execute("DELETE FROM resources WHERE last_used_ns < ?", (cutoff - 86_400 * 10**9,))
-        if rows or spans:
-            log.debug("retention: deleted %d calls and %d spans", len(rows), spans)
-        return len(rows) == RETENTION_CHUNK or spans == RETENTION_CHUNK or (over_size and bool(rows or spans))
-
-    def _sweep_orphans(self) -> None:
-        if not self._orphans:
-            return
-        limit_ns = time.time_ns() - int(self.orphan_seconds * 1e9)
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM spans WHERE id IN (SELECT id FROM spans INDEXED BY spans_orphaned "
-                         "WHERE orphan = 1 AND received_ns < ? LIMIT 20000)", (limit_ns,))
-            count = conn.execute("SELECT COUNT(*) FROM spans INDEXED BY spans_orphaned WHERE orphan = 1").fetchone()[0]
-            if count > self.orphan_limit:
-                conn.execute("DELETE FROM spans WHERE id IN (SELECT id FROM spans INDEXED BY spans_orphaned "
-                             "WHERE orphan = 1 ORDER BY received_ns LIMIT ?)", (count - self.orphan_limit,))
-        self._orphans = count > 0
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            log.error("the collector's writer process did not stop in %gs; killing it", timeout_s)
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 class Ingest:
     """Decodes bodies and stores them; shared by the HTTP and gRPC receivers."""
 
-    def __init__(self, store: Store, limits: Limits, writer: Writer,
+    def __init__(self, limits: Limits, writer: WriterClient,
                  forward: Optional[Callable[[str, str, Optional[str], bytes], None]] = None) -> None:
-        self.store = store
         self.limits = limits
         self.writer = writer
         self.forward = forward
@@ -352,10 +223,10 @@ class Ingest:
             with self._decoding:
                 message = otlp.parse(path, content_type, body)
                 del body
-                job, result = self._prepare(path, message)
+                payload, result = self._prepare(path, message)
                 del message
-            if job is not None:
-                self.writer.submit(job)
+            if payload is not None:
+                self.writer.submit(payload)
         finally:
             if extra:
                 self.budget.release(extra)
@@ -365,10 +236,10 @@ class Ingest:
     def export_message(self, path: str, message: Any, raw: bytes) -> Result:
         """Store an already decoded request (gRPC); ``raw`` is forwarded as protobuf."""
         with self._decoding:
-            job, result = self._prepare(path, message)
+            payload, result = self._prepare(path, message)
             del message
-        if job is not None:
-            self.writer.submit(job)
+        if payload is not None:
+            self.writer.submit(payload)
         self._forward(path, otlp.PROTOBUF, None, raw)
         return result
 
@@ -379,8 +250,8 @@ class Ingest:
             except Exception:  # noqa: BLE001 - forwarding never fails a request that was stored
                 log.exception("forwarding %s failed", path)
 
-    def _prepare(self, path: str, message: Any) -> Tuple[Optional[_Job], Result]:
-        """Rows from a decoded message, as a job for the writer (None: nothing to store)."""
+    def _prepare(self, path: str, message: Any) -> Tuple[Optional[Tuple[Any, ...]], Result]:
+        """Rows from a decoded message, for the writer (None: nothing to store)."""
         self.count("requests")
         if path == otlp.TRACES:
             batch = otlp.traces(message, self.limits)
@@ -391,11 +262,11 @@ class Ingest:
             result = Result(path, batch.rejected, batch.message)
             if not (batch.calls or batch.spans):
                 return None, result
-            return _Job(batch=batch, calls_json=json.dumps(batch.calls), spans_json=json.dumps(batch.spans)), result
+            return (batch.calls, batch.spans, batch.resources, []), result
         if path == otlp.METRICS:
             points = otlp.metric_points(message, self.limits)
             self.count("metric_points", len(points))
-            return (_Job(points=points) if points else None), Result(path)
+            return (([], [], {}, otlp.metric_rows(points)) if points else None), Result(path)
         self.count("log_records", otlp.log_records(message))
         return None, Result(path)
 
@@ -403,4 +274,3 @@ class Ingest:
         with self._lock:
             received = dict(self.received)
         return {**received, "inflight_bytes": self.budget.used, "inflight_peak_bytes": self.budget.peak}
-

@@ -46,6 +46,10 @@ from genai_tap import semconv as sc
 from genai_tap_bedrock.model_ids import resolve
 
 from .limits import Limits
+from .rows import (AGGREGATE_OPERATIONS, MAX_NS, NOTE_ATTRIBUTES, NOTE_NAMES, NOTE_TIME, NOTE_TOKENS, NOTE_VALUES,
+                   bucket_value, duration_bucket)
+
+__all__ = ["AGGREGATE_OPERATIONS", "MAX_NS", "NOTE_NAMES", "bucket_value", "duration_bucket"]
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -64,29 +68,12 @@ UNKNOWN_SERVICE = "unknown_service"
 STATUS_ERROR = 2  # Status.StatusCode.STATUS_CODE_ERROR
 EXCEPTION_EVENT = "exception"
 
-MAX_NS = 2**63 - 1  # SQLite's INTEGER range
 MAX_DURATION_NS = 86_400 * 10**9  # kept when a future span is moved to its receipt time
 MAX_TOKENS = 2**31 - 1  # per call: sums of billions of calls stay within 64 bits
 MAX_NAME_CHARS = 512
 MAX_MESSAGE_CHARS = 2000
 MAX_SCOPE_CHARS = 256
 MAX_LABEL_CHARS = 256  # app, model, API, operation, error type
-
-#: Operations whose spans contain the model calls they are made of; their own token
-#: counts (when a tracer sets them) restate their children's and are not added up again.
-AGGREGATE_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"})
-
-# ``notes``: what the collector changed in a span, as bits.
-NOTE_TIME = 1  # start or end moved (future, beyond 2**63, or end before start)
-NOTE_ATTRIBUTES = 2  # attributes, events or links over the limits dropped
-NOTE_VALUES = 4  # an attribute value cut to the size limit
-NOTE_TOKENS = 8  # a token count out of range ignored or capped
-NOTE_NAMES = {NOTE_TIME: "time clamped", NOTE_ATTRIBUTES: "attributes dropped", NOTE_VALUES: "values truncated",
-              NOTE_TOKENS: "token count out of range"}
-
-GAMMA = 1.02  # latency buckets: values within a bucket differ by at most ~1%
-_LOG_GAMMA = math.log(GAMMA)
-MIN_BUCKET, MAX_BUCKET = -400, 2000  # under a microsecond .. over a year
 
 
 class BadPayload(ValueError):
@@ -95,17 +82,6 @@ class BadPayload(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-def duration_bucket(ms: float) -> int:
-    if not ms > 0.001:
-        return MIN_BUCKET  # everything under a microsecond
-    return min(math.ceil(math.log(ms) / _LOG_GAMMA), MAX_BUCKET)
-
-
-def bucket_value(bucket: int) -> float:
-    """The representative duration (ms) of a bucket: within 1% of every value in it."""
-    return 2.0 * GAMMA**bucket / (GAMMA + 1.0)
 
 
 # ---------------------------------------------------------------------------- bodies
@@ -311,26 +287,18 @@ _WANTED = {
     sc.USAGE_CACHE_WRITE_INPUT_TOKENS: 8, sc.ERROR_TYPE: 9, ML_APP: 10,
 }
 _ZERO16, _ZERO8 = bytes(16), bytes(8)
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
-# Positions in a call row (see TraceBatch); the store's INSERT reads the same order.
-CALL_FIELDS = ("off", "parent_len", "body_len", "resource_off", "start_ns", "end_ns", "dur_bucket", "name", "kind",
-               "status", "app", "scope", "operation", "api", "model", "base_model", "input_tokens", "output_tokens",
-               "cache_read", "cache_write", "error", "error_type", "error_message", "notes")
-SPAN_FIELDS = ("off", "parent_len", "body_len", "resource_off", "start_ns", "end_ns", "name", "kind", "status",
-               "app", "scope", "notes")
-C_START, C_BUCKET, C_APP, C_OPERATION, C_API, C_BASE_MODEL = 4, 6, 10, 12, 13, 15
-C_INPUT, C_OUTPUT, C_CACHE_READ, C_CACHE_WRITE, C_ERROR, C_ERROR_TYPE, C_ERROR_MESSAGE = 16, 17, 18, 19, 20, 21, 22
 
 
 @dataclass
 class TraceBatch:
-    """What one export request adds: rows for GenAI calls and for the other spans, as
-    lists of plain values, and ``blob``, the concatenated IDs and span bodies the rows
-    point into (1-based offsets, as SQLite's ``substr`` counts)."""
+    """What one export request adds: rows for GenAI calls and for the other spans (tuples
+    in the order of :data:`rows.CALL_COLUMNS` and :data:`rows.SPAN_COLUMNS`) and the
+    resources they point to (digest -> encoded resource)."""
 
-    calls: List[List[Any]] = field(default_factory=list)
-    spans: List[List[Any]] = field(default_factory=list)
-    blob: bytes = b""
+    calls: List[Tuple[Any, ...]] = field(default_factory=list)
+    spans: List[Tuple[Any, ...]] = field(default_factory=list)
     resources: Dict[bytes, bytes] = field(default_factory=dict)
     received: int = 0
     rejected: int = 0
@@ -379,6 +347,7 @@ def _limit_repeated(items: Any, limit: int) -> int:
 
 
 def _limit_span(s: Any, limits: Limits) -> int:
+    """Drop attributes, events and links over the limits (counted in the span's dropped_* fields)."""
     notes = 0
     dropped = _limit_repeated(s.attributes, limits.max_attributes)
     if dropped:
@@ -392,26 +361,30 @@ def _limit_span(s: Any, limits: Limits) -> int:
     if dropped:
         s.dropped_links_count += dropped
         notes |= NOTE_ATTRIBUTES
-    if s.ByteSize() > limits.max_value_bytes:
-        notes |= _trim_attributes(s.attributes, limits)
-        for e in s.events:
-            if _limit_repeated(e.attributes, limits.max_attributes):
-                notes |= NOTE_ATTRIBUTES
-            notes |= _trim_attributes(e.attributes, limits)
-            if len(e.name) > MAX_NAME_CHARS:
-                e.name = e.name[:MAX_NAME_CHARS]
-        for link in s.links:
-            if _limit_repeated(link.attributes, limits.max_attributes):
-                notes |= NOTE_ATTRIBUTES
-            notes |= _trim_attributes(link.attributes, limits)
-            if len(link.trace_state) > MAX_MESSAGE_CHARS:
-                link.trace_state = ""
-        if len(s.name) > MAX_NAME_CHARS:
-            s.name = s.name[:MAX_NAME_CHARS]
-        if len(s.status.message) > MAX_MESSAGE_CHARS:
-            s.status.message = s.status.message[:MAX_MESSAGE_CHARS]
-        if len(s.trace_state) > MAX_MESSAGE_CHARS:
-            s.trace_state = ""
+    return notes
+
+
+def _trim_span(s: Any, limits: Limits) -> int:
+    """Cut what is oversized in a span whose encoding is over ``max_value_bytes``."""
+    notes = _trim_attributes(s.attributes, limits)
+    for e in s.events:
+        if _limit_repeated(e.attributes, limits.max_attributes):
+            notes |= NOTE_ATTRIBUTES
+        notes |= _trim_attributes(e.attributes, limits)
+        if len(e.name) > MAX_NAME_CHARS:
+            e.name = e.name[:MAX_NAME_CHARS]
+    for link in s.links:
+        if _limit_repeated(link.attributes, limits.max_attributes):
+            notes |= NOTE_ATTRIBUTES
+        notes |= _trim_attributes(link.attributes, limits)
+        if len(link.trace_state) > MAX_MESSAGE_CHARS:
+            link.trace_state = ""
+    if len(s.name) > MAX_NAME_CHARS:
+        s.name = s.name[:MAX_NAME_CHARS]
+    if len(s.status.message) > MAX_MESSAGE_CHARS:
+        s.status.message = s.status.message[:MAX_MESSAGE_CHARS]
+    if len(s.trace_state) > MAX_MESSAGE_CHARS:
+        s.trace_state = ""
     return notes
 
 
@@ -438,17 +411,13 @@ def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[
     now_ns = time.time_ns() if now_ns is None else now_ns
     future = now_ns + int(limits.future_skew_s * 1e9)
     batch = TraceBatch(received_ns=now_ns)
-    parts: List[bytes] = []
-    offset = 1
     calls, others = batch.calls, batch.spans
     wanted = _WANTED
+    max_value = limits.max_value_bytes
     for rs in request.resource_spans:
         resource, service, resource_ml_app = _resource(rs, limits)
         digest = hashlib.blake2b(resource, digest_size=16).digest()
         batch.resources[digest] = resource
-        parts.append(digest)
-        resource_off = offset
-        offset += 16
         unnamed = service.startswith(UNKNOWN_SERVICE)
         for ss in rs.scope_spans:
             scope = ss.scope.name[:MAX_SCOPE_CHARS] or None
@@ -476,34 +445,36 @@ def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[
                 for kv in s.attributes:
                     slot = wanted.get(kv.key)
                     if slot is not None:
-                        got[slot] = _scalar(kv.value)
+                        v = kv.value
+                        kind = v.WhichOneof("value")
+                        got[slot] = getattr(v, kind) if kind in _SCALARS else _scalar(v)
                 body = s.SerializeToString()
-                parts.append(trace_id)
-                parts.append(span_id)
-                if parent_id:
-                    parts.append(parent_id)
-                parts.append(body)
-                parent_len = len(parent_id)
-                row_off = offset
-                offset += 24 + parent_len + len(body)
+                if len(body) > max_value:
+                    notes |= _trim_span(s, limits)
+                    body = s.SerializeToString()
+                name = s.name
+                if len(name) > MAX_NAME_CHARS:
+                    name = name[:MAX_NAME_CHARS]
                 app = service
                 if unnamed:
                     ml_app = _label(got[10]) or resource_ml_app
                     if ml_app:
                         app = ml_app
-                status = int(s.status.code)
-                operation = _label(got[0])
+                status = s.status.code
+                operation = got[0]
+                if type(operation) is not str or not 0 < len(operation) <= MAX_LABEL_CHARS:
+                    operation = _label(operation)
                 if operation is None:
-                    others.append([row_off, parent_len, len(body), resource_off, start, end, s.name, int(s.kind),
-                                   status, app, scope, notes])
+                    others.append((trace_id, span_id, parent_id or None, digest, start, end, name, s.kind, status, app,
+                                   scope, notes, body))
                     continue
+                tokens = got[5:9]
+                for i, value in enumerate(tokens):
+                    if value is not None and (type(value) is not int or not 0 <= value <= MAX_TOKENS):
+                        tokens[i], bad = _tokens(value)
+                        if bad:
+                            notes |= NOTE_TOKENS
                 model = _label(got[1]) or _label(got[2])
-                tokens: List[Optional[int]] = []
-                for slot in (5, 6, 7, 8):
-                    value, bad = _tokens(got[slot])
-                    if bad:
-                        notes |= NOTE_TOKENS
-                    tokens.append(value)
                 error_type = _label(got[9])
                 error = status == STATUS_ERROR or error_type is not None
                 error_message: Optional[str] = None
@@ -513,13 +484,12 @@ def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[
                         etype, emessage = _exception(s)
                         error_type = error_type or etype
                         error_message = error_message or emessage
-                calls.append([
-                    row_off, parent_len, len(body), resource_off, start, end, duration_bucket((end - start) / 1e6),
-                    s.name, int(s.kind), status, app, scope, operation, _label(got[4]), model,
+                calls.append((
+                    trace_id, span_id, parent_id or None, digest, start, end, duration_bucket((end - start) / 1e6),
+                    name, s.kind, status, app, scope, operation, _label(got[4]), model,
                     base_model(_label(got[3]), model), tokens[0], tokens[1], tokens[2], tokens[3], int(error),
-                    error_type, error_message, notes,
-                ])
-    batch.blob = b"".join(parts)
+                    error_type, error_message, notes, body,
+                ))
     return batch
 
 
@@ -627,6 +597,12 @@ def metric_points(request: ExportMetricsServiceRequest, limits: Limits, prefix: 
                         app = str(attrs.get(ML_APP) or resource.get(ML_APP) or service)
                     out.append(MetricPoint(metric.name[:MAX_LABEL_CHARS], app[:MAX_LABEL_CHARS], t, attrs, count, value))
     return out
+
+
+def metric_rows(points: List[MetricPoint]) -> List[Tuple[Any, ...]]:
+    """Rows in the order of :data:`rows.METRIC_COLUMNS`."""
+    return [(p.name, p.app, p.time_ns, _label(p.attributes.get(sc.REQUEST_MODEL)), p.count, p.value,
+             json.dumps(p.attributes, ensure_ascii=False, separators=(",", ":"), default=str)) for p in points]
 
 
 def log_records(request: ExportLogsServiceRequest) -> int:

@@ -15,7 +15,7 @@ dimensions (``lat_all``: none; ``lat_app``: application; ``lat_model``: model;
 ``lat_full``: application, model and API), because a percentile per
 application over a week would otherwise read every (model, API) combination.
 
-The writer adds calls to an in-memory :class:`Accumulator` as they are
+The writer process adds calls to an in-memory :class:`Accumulator` as they are
 committed and writes it out (one upsert per key and tier) every couple of
 seconds, together with ``rolled_to``, the highest call id it covers, in the
 same transaction. The newer calls (``id > rolled_to``, "the tail") are read
@@ -30,16 +30,15 @@ and ends at the end of the minute ``until`` falls in.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import otlp
+from . import rows
 
 MINUTE_NS = 60_000_000_000
 TIERS: Tuple[Tuple[int, int], ...] = ((0, 1), (1, 60), (2, 1440))  # (tier, width in minutes)
-END_MINUTE = (otlp.MAX_NS // MINUTE_NS // 1440 + 1) * 1440  # past any stored time, day-aligned
+END_MINUTE = (rows.MAX_NS // MINUTE_NS // 1440 + 1) * 1440  # past any stored time, day-aligned
 
 #: roll_calls sums; "tokened": calls that reported any token count (whose cost can be known).
 CALL_VALUES = ("calls", "tokened", "input_tokens", "output_tokens", "cache_read", "cache_write", "last_ns")
@@ -121,7 +120,7 @@ def decompose(s: int, e: int, max_width: int = 1440) -> List[Tuple[int, int, int
 
 
 def ns_bounds(s: int, e: int) -> Tuple[int, int]:
-    return s * MINUTE_NS, min(e * MINUTE_NS, otlp.MAX_NS)
+    return s * MINUTE_NS, min(e * MINUTE_NS, rows.MAX_NS)
 
 
 # ---------------------------------------------------------------------------- accumulating
@@ -144,24 +143,24 @@ class Accumulator:
     def __bool__(self) -> bool:
         return self.calls > 0
 
-    def add(self, rows: Iterable[Sequence[Any]], sign: int = 1) -> None:
-        """Rows laid out as :data:`otlp.CALL_FIELDS` (only the aggregated fields are read)."""
+    def add(self, records: Iterable[Sequence[Any]], sign: int = 1) -> None:
+        """Rows laid out as :data:`rows.CALL_COLUMNS` (only the aggregated fields are read)."""
         counts, errors = self.counts, self.errors
         la, lp, lm, lf = (self.lat[lt.name] for lt in LATENCY_TABLES)
-        aggregate_ops = otlp.AGGREGATE_OPERATIONS
-        for r in rows:
+        aggregate_ops = rows.AGGREGATE_OPERATIONS
+        for r in records:
             self.calls += 1
-            start = r[otlp.C_START]
+            start = r[rows.C_START]
             m = start // MINUTE_NS
-            app, op, err, b = r[otlp.C_APP], r[otlp.C_OPERATION], r[otlp.C_ERROR], r[otlp.C_BUCKET]
-            api, bm = _key(r[otlp.C_API]), _key(r[otlp.C_BASE_MODEL])
+            app, op, err, b = r[rows.C_APP], r[rows.C_OPERATION], r[rows.C_ERROR], r[rows.C_BUCKET]
+            api, bm = _key(r[rows.C_API]), _key(r[rows.C_BASE_MODEL])
             key = (m, app, bm, api, op, err)
             v = counts.get(key)
             if v is None:
                 v = counts[key] = [0, 0, 0, 0, 0, 0, 0]
             v[0] += sign
             if op not in aggregate_ops:
-                i, o, cr, cw = r[otlp.C_INPUT], r[otlp.C_OUTPUT], r[otlp.C_CACHE_READ], r[otlp.C_CACHE_WRITE]
+                i, o, cr, cw = r[rows.C_INPUT], r[rows.C_OUTPUT], r[rows.C_CACHE_READ], r[rows.C_CACHE_WRITE]
                 if i is not None or o is not None or cr is not None or cw is not None:
                     v[1] += sign
                     v[2] += sign * (i or 0)
@@ -179,16 +178,16 @@ class Accumulator:
             k4 = (m, app, bm, api, err, b)
             lf[k4] = lf.get(k4, 0) + sign
             if err:
-                ek = (m, app, bm, _key(r[otlp.C_ERROR_TYPE]))
+                ek = (m, app, bm, _key(r[rows.C_ERROR_TYPE]))
                 e = errors.get(ek)
                 if e is None:
-                    errors[ek] = [sign, start, start, r[otlp.C_ERROR_MESSAGE]]
+                    errors[ek] = [sign, start, start, r[rows.C_ERROR_MESSAGE]]
                 else:
                     e[0] += sign
                     if start < e[1]:
                         e[1] = start
                     if start >= e[2]:
-                        e[2], e[3] = start, r[otlp.C_ERROR_MESSAGE]
+                        e[2], e[3] = start, r[rows.C_ERROR_MESSAGE]
 
     def write(self, conn: sqlite3.Connection, subtract: bool = False) -> None:
         """Upsert every tier's rows (inside the caller's transaction) and clear."""
@@ -201,12 +200,12 @@ class Accumulator:
             for lt in LATENCY_TABLES:
                 lat[lt.name].extend(_tiered_latency(self.lat[lt.name], tier, width))
         if counts:
-            conn.execute(_UPSERT_CALLS, (json.dumps(counts),))
+            conn.executemany(_UPSERT_CALLS, counts)
         if errors:
-            conn.execute(_SUBTRACT_ERRORS if subtract else _UPSERT_ERRORS, (json.dumps(errors),))
+            conn.executemany(_SUBTRACT_ERRORS if subtract else _UPSERT_ERRORS, errors)
         for lt in LATENCY_TABLES:
             if lat[lt.name]:
-                conn.execute(_UPSERT_LAT[lt.name], (json.dumps(lat[lt.name]),))
+                conn.executemany(_UPSERT_LAT[lt.name], lat[lt.name])
         if subtract:
             _delete_empty(conn, counts, errors, lat)
         self.__init__()  # type: ignore[misc]
@@ -251,13 +250,13 @@ def _tiered_latency(source: Dict[Tuple[Any, ...], int], tier: int, width: int) -
     return [[tier, *k, n] for k, n in out.items() if n]
 
 
-def _cols(names: Sequence[str]) -> str:
-    return ", ".join(f"j.value ->> {i}" for i in range(len(names)))
+def _values(names: Sequence[str]) -> str:
+    return f"({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 _CALL_COLUMNS = ("tier", "t", *CALL_DIMS, *CALL_VALUES)
 _UPSERT_CALLS = (
-    f"INSERT INTO roll_calls ({', '.join(_CALL_COLUMNS)}) SELECT {_cols(_CALL_COLUMNS)} FROM json_each(?) j WHERE 1 "
+    f"INSERT INTO roll_calls {_values(_CALL_COLUMNS)} "
     "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, tokened = tokened + excluded.tokened, "
     "input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, "
     "cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write, "
@@ -265,7 +264,7 @@ _UPSERT_CALLS = (
 )
 _ERROR_COLUMNS = ("tier", "t", *ERROR_DIMS, "calls", "first_ns", "last_ns", "message")
 _UPSERT_ERRORS = (
-    f"INSERT INTO roll_errors ({', '.join(_ERROR_COLUMNS)}) SELECT {_cols(_ERROR_COLUMNS)} FROM json_each(?) j WHERE 1 "
+    f"INSERT INTO roll_errors {_values(_ERROR_COLUMNS)} "
     "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, first_ns = MIN(first_ns, excluded.first_ns), "
     "message = CASE WHEN excluded.last_ns >= last_ns THEN excluded.message ELSE message END, "
     "last_ns = MAX(last_ns, excluded.last_ns)"
@@ -273,7 +272,7 @@ _UPSERT_ERRORS = (
 # Retention deletes the oldest calls: the first call left in a group is no older than the
 # newest one deleted (a lower bound, exact when the group's slot is wholly kept).
 _SUBTRACT_ERRORS = (
-    f"INSERT INTO roll_errors ({', '.join(_ERROR_COLUMNS)}) SELECT {_cols(_ERROR_COLUMNS)} FROM json_each(?) j WHERE 1 "
+    f"INSERT INTO roll_errors {_values(_ERROR_COLUMNS)} "
     "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, first_ns = MAX(first_ns, excluded.last_ns)"
 )
 
@@ -283,8 +282,7 @@ def _lat_insert_columns(lt: LatencyTable) -> Tuple[str, ...]:
 
 
 _UPSERT_LAT = {
-    lt.name: (f"INSERT INTO {lt.name} ({', '.join(_lat_insert_columns(lt))}) SELECT {_cols(_lat_insert_columns(lt))} "
-              "FROM json_each(?) j WHERE 1 ON CONFLICT DO UPDATE SET n = n + excluded.n")
+    lt.name: f"INSERT INTO {lt.name} {_values(_lat_insert_columns(lt))} ON CONFLICT DO UPDATE SET n = n + excluded.n"
     for lt in LATENCY_TABLES
 }
 
@@ -321,7 +319,7 @@ def _delete_empty(conn: sqlite3.Connection, counts: List[List[Any]], errors: Lis
 
 
 #: The rollup value of a call row of the tail (calls not yet rolled up), in SQL.
-_AGG_OPS = ", ".join(f"'{op}'" for op in sorted(otlp.AGGREGATE_OPERATIONS))
+_AGG_OPS = ", ".join(f"'{op}'" for op in sorted(rows.AGGREGATE_OPERATIONS))
 _TOKENED = ("(operation NOT IN ({ops}) AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL "
             "OR cache_read IS NOT NULL OR cache_write IS NOT NULL))").format(ops=_AGG_OPS)
 
@@ -391,7 +389,7 @@ def _union(table: str, dims: Sequence[str], select: Sequence[str], w: Where, s: 
     # NOT INDEXED: the tail is found by its rowid range, never by scanning another index
     parts.append(f"SELECT {', '.join(tail_select)} FROM {tail_table} NOT INDEXED WHERE "
                  + " AND ".join(["id > ?", "start_ns >= ?", "start_ns <= ?", *conds]))
-    args += [rolled_to, lo_ns, hi_ns - 1 if hi_ns < otlp.MAX_NS else otlp.MAX_NS, *cargs]
+    args += [rolled_to, lo_ns, hi_ns - 1 if hi_ns < rows.MAX_NS else rows.MAX_NS, *cargs]
     return " UNION ALL ".join(parts), args
 
 
@@ -453,5 +451,5 @@ def slots(conn: sqlite3.Connection, w: Where, s: int, e: int, tier: int, rolled_
     return [(int(r[0]), int(r[1])) for r in conn.execute(sql, args).fetchall() if r[1]]
 
 
-def present(rows: Iterable[Any], column: str) -> List[str]:
-    return sorted({r[column] for r in rows})
+def present(records: Iterable[Any], column: str) -> List[str]:
+    return sorted({r[column] for r in records})

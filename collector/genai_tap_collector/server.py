@@ -4,8 +4,8 @@
         print(c.otlp_url, c.grpc_address, c.ui_url)   # ports 0 are replaced by the free ports bound
 
 Three servers (OTLP/HTTP on ``otlp_port``, OTLP/gRPC on ``grpc_port``, the UI
-and JSON API on ``ui_port``), the writer thread (which also runs retention),
-the alert scheduler and the optional forwarder; ``stop()`` ends them all,
+and JSON API on ``ui_port``), the writer process (:mod:`writer`, which also
+runs retention), the alert scheduler and the optional forwarder; ``stop()`` ends them all,
 writes the rollups and closes the database. ``grpc_port=None`` leaves gRPC off;
 left out, it is 4317, or a free port when ``otlp_port`` is 0.
 """
@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from .alerts import DEFAULT_INTERVAL_S, Alerts, Rule, load_rules
 from .configfile import ConfigError, parse_duration
 from .forwarder import Forwarder
-from .ingest import Ingest, Writer
+from .ingest import Ingest, WriterClient
 from .limits import Limits, parse_size
 from .logs import log
 from .prices import PriceTable
@@ -85,7 +85,7 @@ class Collector:
         self.store: Optional[Store] = None
         self.views: Optional[Views] = None
         self.alerts: Optional[Alerts] = None
-        self.writer: Optional[Writer] = None
+        self.writer: Optional[WriterClient] = None
         self.ingest: Optional[Ingest] = None
         self.grpc: Any = None
         self._otlp: Optional[OtlpServer] = None
@@ -102,11 +102,20 @@ class Collector:
             self.store = Store(self.db, durable=self.durable)
         except SchemaError as exc:
             raise ConfigError(str(exc)) from None
-        self.writer = Writer(self.store, self.retention_s, self.max_db_bytes, self.flush_s).start()
+        level = log.getEffectiveLevel()
+        self.writer = WriterClient({
+            "db": self.db, "durable": self.durable, "retention_s": self.retention_s, "max_db_bytes": self.max_db_bytes,
+            "flush_s": self.flush_s, "log_level": "DEBUG" if level <= 10 else ("INFO" if level <= 20 else "WARNING"),
+        })
+        try:
+            self.writer.start()
+        except RuntimeError as exc:
+            self.store.close()
+            raise ConfigError(str(exc)) from None
         self.views = Views(self.store, self.prices)
         self.alerts = Alerts(self.rules, self.views, self.alert_interval)
         forward = self.forwarder.submit if self.forwarder else None
-        self.ingest = Ingest(self.store, self.limits, self.writer, forward)
+        self.ingest = Ingest(self.limits, self.writer, forward)
         otlp_port, ui_port, grpc_port = self._requested
         try:
             self._otlp = OtlpServer((self.host, otlp_port), make_handler(self.ingest, self.admit_otlp), self.limits)
@@ -211,4 +220,6 @@ class Collector:
     def received(self) -> Dict[str, Any]:
         """What was received (spans, metric points, log records, requests, rejected spans,
         requests refused as busy) and the in-flight bytes now and at peak."""
-        return self.ingest.stats() if self.ingest else {}
+        if not self.ingest:
+            return {}
+        return {**self.ingest.stats(), "writer": dict(self.writer.stats) if self.writer else {}}

@@ -13,13 +13,13 @@ Tables:
 - ``resources``: each distinct resource once (spans point to it by digest);
 - the rollups (see :mod:`rollups`), ``metric_points`` and ``alert_events``.
 
-Writes come from one writer thread (:mod:`ingest`) through one connection.
-Each batch goes in as a single statement (its rows as JSON, its IDs and span
-bodies as one BLOB that the rows point into), so SQLite works for the whole
-batch without going back to Python, whose lock the decoding threads need.
-Readers use a small pool of their own connections; a view runs its queries in
-one read transaction, so it sees one consistent state. WAL lets them all run
-while the writer writes.
+Writes come from the writer process (:mod:`writer`) through one connection:
+it has a Python interpreter of its own, so SQLite's per-row work never waits
+for the interpreter lock the decoding threads hold. Pages are 16 KiB (a span
+with its content is about 2 KB); the writer process copies the write-ahead log
+into the database from a thread of its own, every second. Readers use a small pool of their own connections; a view runs its
+queries in one read transaction, so it sees one consistent state. WAL lets
+them all run while the writer writes.
 
 The file and its ``-wal``/``-shm`` companions are created 0600 (prompts and
 completions are in them) and tightened to 0600 when found looser.
@@ -36,8 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import otlp, rollups
-from .otlp import MetricPoint
+from . import rollups, rows
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -73,7 +72,6 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE UNIQUE INDEX IF NOT EXISTS calls_by_id ON calls (trace_id, span_id);
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (start_ns);
 CREATE INDEX IF NOT EXISTS calls_by_app ON calls (app, start_ns);
-CREATE INDEX IF NOT EXISTS calls_by_model ON calls (base_model, start_ns);
 CREATE INDEX IF NOT EXISTS calls_failed ON calls (start_ns) WHERE error = 1;
 CREATE TABLE IF NOT EXISTS spans (
     id INTEGER PRIMARY KEY,
@@ -126,46 +124,25 @@ CREATE INDEX IF NOT EXISTS alert_events_by_time ON alert_events (time_ns);
 """ + rollups.SCHEMA
 
 
-def _field(name: str, fields: Sequence[str]) -> str:
-    return f"(j.value ->> {fields.index(name)})"
-
-
-_C = otlp.CALL_FIELDS
-_S = otlp.SPAN_FIELDS
-
-
-def _ids(fields: Sequence[str]) -> str:
-    off, pl = _field("off", fields), _field("parent_len", fields)
-    return (f"substr(?2, {off}, 16), substr(?2, {off} + 16, 8), "
-            f"CASE WHEN {pl} > 0 THEN substr(?2, {off} + 24, {pl}) END, substr(?2, {_field('resource_off', fields)}, 16)")
-
-
-def _body(fields: Sequence[str]) -> str:
-    return f"substr(?2, {_field('off', fields)} + 24 + {_field('parent_len', fields)}, {_field('body_len', fields)})"
-
-
-_CALL_COLUMNS = [c for c in _C if c not in ("off", "parent_len", "body_len", "resource_off")]
-INSERT_CALLS = (
-    f"INSERT OR IGNORE INTO calls (trace_id, span_id, parent_id, resource, {', '.join(_CALL_COLUMNS)}, body) "
-    f"SELECT {_ids(_C)}, {', '.join(_field(c, _C) for c in _CALL_COLUMNS)}, {_body(_C)} FROM json_each(?1) j"
-)
-_SPAN_COLUMNS = [c for c in _S if c not in ("off", "parent_len", "body_len", "resource_off")]
+INSERT_CALLS = (f"INSERT OR IGNORE INTO calls ({', '.join(rows.CALL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(rows.CALL_COLUMNS))})")
+_N = len(rows.SPAN_COLUMNS)
 INSERT_SPANS = (
-    f"INSERT OR IGNORE INTO spans (trace_id, span_id, parent_id, resource, {', '.join(_SPAN_COLUMNS)}, received_ns, "
-    f"orphan, body) SELECT {_ids(_S)}, {', '.join(_field(c, _S) for c in _SPAN_COLUMNS)}, ?3, "
-    f"NOT EXISTS (SELECT 1 FROM calls c WHERE c.trace_id = substr(?2, {_field('off', _S)}, 16)), {_body(_S)} "
-    "FROM json_each(?1) j"
+    f"INSERT OR IGNORE INTO spans ({', '.join(rows.SPAN_COLUMNS)}, received_ns, orphan) "
+    f"VALUES ({', '.join(f'?{i + 1}' for i in range(_N))}, ?{_N + 1}, "
+    "NOT EXISTS (SELECT 1 FROM calls c WHERE c.trace_id = ?1))"
 )
-ADOPT_ORPHANS = ("UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN "
-                 "(SELECT trace_id FROM calls NOT INDEXED WHERE id > ?)")
+INSERT_METRICS = (f"INSERT INTO metric_points ({', '.join(rows.METRIC_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(rows.METRIC_COLUMNS))})")
+ADOPT_ORPHANS = "UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN (SELECT trace_id FROM calls WHERE id > ?)"
 UPSERT_RESOURCE = ("INSERT INTO resources (digest, body, last_used_ns) VALUES (?, ?, ?) "
                    "ON CONFLICT DO UPDATE SET last_used_ns = excluded.last_used_ns")
 
-#: Columns read back to roll calls up (laid out as otlp.CALL_FIELDS, the rest NULL).
+#: Columns read back to roll calls up (laid out as rows.CALL_COLUMNS, the rest NULL).
 ROLLUP_SELECT = ", ".join(
     c if c in ("start_ns", "dur_bucket", "app", "operation", "api", "base_model", "input_tokens", "output_tokens",
                "cache_read", "cache_write", "error", "error_type", "error_message") else "NULL"
-    for c in otlp.CALL_FIELDS
+    for c in rows.CALL_COLUMNS
 )
 
 #: Columns of the call lists (traces and errors views, ``genai-tap traces``).
@@ -187,13 +164,15 @@ class Filters:
         if status not in (None, "ok", "error"):
             raise ValueError(f"status={status!r}; accepted: ok, error")
         self.app, self.model, self.status, self.api = app or None, model or None, status, api or None
-        self.since_ns = None if since_ns is None else min(max(int(since_ns), 0), otlp.MAX_NS)
-        self.until_ns = None if until_ns is None else min(max(int(until_ns), 0), otlp.MAX_NS)
+        self.since_ns = None if since_ns is None else min(max(int(since_ns), 0), rows.MAX_NS)
+        self.until_ns = None if until_ns is None else min(max(int(until_ns), 0), rows.MAX_NS)
 
     @property
     def base_model(self) -> Optional[str]:
         """The model filter as stored: any spelling of a model (profile, ARN) -> its base model."""
-        return otlp.base_model(None, self.model) if self.model else None
+        from .otlp import base_model
+
+        return base_model(None, self.model) if self.model else None
 
     @property
     def error(self) -> Optional[int]:
@@ -220,9 +199,11 @@ def _private(path: str) -> None:
 
 
 class Store:
-    def __init__(self, path: str | Path, readers: int = 8, durable: bool = False) -> None:
+    def __init__(self, path: str | Path, readers: int = 8, durable: bool = False,
+                 checkpoints_elsewhere: bool = False) -> None:
         self.path = str(path)
         self.durable = durable
+        self.checkpoints_elsewhere = checkpoints_elsewhere
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _private(self.path)
@@ -242,6 +223,8 @@ class Store:
         conn.execute("PRAGMA temp_store=MEMORY")
         if writer:
             conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the ID index is written in random order
+            # the writer process checkpoints from a thread of its own (writer.Checkpointer)
+            conn.execute(f"PRAGMA wal_autocheckpoint={0 if self.checkpoints_elsewhere else 4096}")
             if self.durable:
                 conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA journal_size_limit=67108864")
@@ -264,6 +247,12 @@ class Store:
                     "pass --db with another path.")
         elif tables:
             raise SchemaError(f"{self.path} is not a genai-tap collector database (it has other tables)")
+        else:
+            # a new file: 16 KiB pages (the page size of a WAL database is fixed once it has content)
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA page_size=16384")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('rolled_to', '0')")
@@ -319,27 +308,19 @@ class Store:
             except queue.Empty:
                 break
 
-    # ------------------------------------------------------------------ writes (writer thread)
-    def insert(self, conn: sqlite3.Connection, batch: otlp.TraceBatch, calls_json: str, spans_json: str,
-               now_ns: int) -> int:
+    # ------------------------------------------------------------------ writes (writer process)
+    @staticmethod
+    def insert(conn: sqlite3.Connection, calls: Sequence[Tuple[Any, ...]], spans: Sequence[Tuple[Any, ...]],
+               resources: Dict[bytes, bytes], metrics: Sequence[Tuple[Any, ...]], now_ns: int) -> int:
         """One request's rows, inside the writer's transaction; returns the calls inserted."""
-        for digest, body in batch.resources.items():
+        for digest, body in resources.items():
             conn.execute(UPSERT_RESOURCE, (digest, body, now_ns))
-        inserted = 0
-        if batch.calls:
-            inserted = conn.execute(INSERT_CALLS, (calls_json, batch.blob)).rowcount
-        if batch.spans:
-            conn.execute(INSERT_SPANS, (spans_json, batch.blob, now_ns))
+        inserted = conn.executemany(INSERT_CALLS, calls).rowcount if calls else 0
+        if spans:
+            conn.executemany(INSERT_SPANS, [(*row, now_ns) for row in spans])
+        if metrics:
+            conn.executemany(INSERT_METRICS, metrics)
         return inserted
-
-    def add_metric_points(self, conn: sqlite3.Connection, points: Sequence[MetricPoint]) -> None:
-        from genai_tap import semconv as sc
-
-        conn.executemany(
-            "INSERT INTO metric_points (name, app, time_ns, model, count, value, attributes) VALUES (?,?,?,?,?,?,?)",
-            [(p.name, p.app, p.time_ns, otlp._label(p.attributes.get(sc.REQUEST_MODEL)), p.count, p.value,
-              _dumps(p.attributes)) for p in points],
-        )
 
     def add_alert_event(self, time_ns: int, rule: str, subject: str, state: str, value: Optional[float],
                         threshold: float, message: str) -> None:
@@ -372,10 +353,13 @@ class Store:
         return sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
 
     def span_count(self) -> int:
+        """Stored spans (calls from the rollups and the tail, so no scan of the calls)."""
         with self.read() as conn:
-            calls = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            rolled = self.rolled_to(conn)
+            calls = conn.execute("SELECT TOTAL(calls) FROM roll_calls WHERE tier = 2").fetchone()[0]
+            tail = conn.execute("SELECT COUNT(*) FROM calls WHERE id > ?", (rolled,)).fetchone()[0]
             others = conn.execute("SELECT COUNT(*) FROM spans WHERE orphan = 0").fetchone()[0]
-        return int(calls + others)
+        return int(calls + tail + others)
 
     def alert_events(self, limit: int = 100) -> List[sqlite3.Row]:
         return self.query("SELECT * FROM alert_events ORDER BY time_ns DESC, id DESC LIMIT ?", (limit,))
@@ -403,8 +387,3 @@ class Store:
                 resources = {r[0]: r[1] for r in rows}
         return calls, spans, resources
 
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
