@@ -470,10 +470,7 @@ def converse(body: Body, model_id: str) -> Tuple[Body, replies.Usage]:
         return replies.converse(body, model_id)
     if not isinstance(cfg, dict):
         raise replies.BadRequest("guardrailConfig must be an object.")
-    try:
-        guard = Guard(cfg.get("guardrailIdentifier", ""), cfg.get("guardrailVersion", ""), cfg.get("trace", "disabled"))
-    except GuardrailError as exc:
-        raise replies.BadRequest(str(exc)) from None
+    guard = Guard(cfg.get("guardrailIdentifier", ""), cfg.get("guardrailVersion", ""), cfg.get("trace", "disabled"))
     text, grounding, images = _converse_inputs(body)
     found_in = Assessment(text, "INPUT", guard, None, images)
     trace: Body = {}
@@ -514,15 +511,12 @@ TEXT_FAMILIES = catalog.CONVERSE_FAMILIES | {"anthropic", "cohere_text", "ai21_j
 
 
 def from_invoke_headers(headers: Any) -> Optional[Guard]:
-    """The guardrail an InvokeModel request names in its headers, if any (BadRequest if malformed)."""
+    """The guardrail an InvokeModel request names in its headers, if any (GuardrailError if wrong)."""
     identifier = headers.get("X-Amzn-Bedrock-GuardrailIdentifier")
     if not identifier:
         return None
     trace = str(headers.get("X-Amzn-Bedrock-Trace") or "DISABLED").lower()
-    try:
-        return Guard(identifier, headers.get("X-Amzn-Bedrock-GuardrailVersion", ""), trace)
-    except GuardrailError as exc:
-        raise replies.BadRequest(str(exc)) from None
+    return Guard(identifier, headers.get("X-Amzn-Bedrock-GuardrailVersion", ""), trace)
 
 
 _TEXT_KEYS = ("text", "content", "prompt", "inputText", "message")

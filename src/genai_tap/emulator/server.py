@@ -555,6 +555,8 @@ def _invoke(handler: _Handler, model_id: str, raw: bytes) -> None:
             answer, usage = replies.BUILDERS[family](body, base)
     except replies.BadRequest as exc:
         return handler.send_error_shape("ValidationException", str(exc))
+    except guardrails.GuardrailError as exc:
+        return handler.send_error_shape(exc.code, str(exc))
     headers = {"X-Amzn-Bedrock-Invocation-Latency": "42"}
     if usage is not None:
         headers["X-Amzn-Bedrock-Input-Token-Count"] = str(usage.input)
@@ -573,6 +575,8 @@ def _converse(handler: _Handler, model_id: str, raw: bytes) -> None:
         answer, _usage = guardrails.converse(body, base)
     except replies.BadRequest as exc:
         return handler.send_error_shape("ValidationException", str(exc))
+    except guardrails.GuardrailError as exc:
+        return handler.send_error_shape(exc.code, str(exc))
     handler.send_json(200, answer)
 
 
@@ -594,6 +598,8 @@ def _invoke_stream(handler: _Handler, model_id: str, raw: bytes) -> None:
             answer, usage = replies.BUILDERS[family](body, base)
     except replies.BadRequest as exc:
         return handler.send_error_shape("ValidationException", str(exc))
+    except guardrails.GuardrailError as exc:
+        return handler.send_error_shape(exc.code, str(exc))
     finally:
         replies.min_chars(0)
     events = streaming.invoke_stream(family, answer, usage, handler.emulator.stream_chunks)
@@ -614,6 +620,8 @@ def _converse_stream(handler: _Handler, model_id: str, raw: bytes) -> None:
         answer, _usage = guardrails.converse(body, base)
     except replies.BadRequest as exc:
         return handler.send_error_shape("ValidationException", str(exc))
+    except guardrails.GuardrailError as exc:
+        return handler.send_error_shape(exc.code, str(exc))
     finally:
         replies.min_chars(0)
     handler.send_stream(streaming.converse_stream(answer, handler.emulator.stream_chunks))
