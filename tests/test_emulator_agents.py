@@ -542,3 +542,16 @@ def test_chunk_bytes_are_base64_on_the_wire(fresh_emulator: Any) -> None:
     found = raw_events(fresh_emulator.url, AGENT, {"inputText": "Hello there"})
     assert [name for name, _ in found] == ["chunk"]
     assert base64.b64decode(found[0][1]["bytes"]).decode() == "Hello from the genai-tap emulator agent. You said: Hello there"
+
+
+def test_the_model_walk_finds_what_does_not_fit() -> None:
+    """The shape checks above would fail on a member, enum value or union Bedrock does not send."""
+    part = sm.stream_shape(SERVICE, "InvokeAgent").members["trace"]
+    good = {"sessionId": "s", "trace": {"orchestrationTrace": {"rationale": {"text": "t", "traceId": "x-0"}}}}
+    assert sm.walk(part, good) == []
+    assert sm.walk(part, dict(good, agentName="x")) == ["$.agentName: not a member of TracePart"]
+    two = {"trace": {"orchestrationTrace": {"rationale": {"text": "t"}, "observation": {"type": "FINISH"}}}}
+    assert any("exactly one member" in p for p in sm.walk(part, two))
+    bad_enum = {"trace": {"orchestrationTrace": {"observation": {"type": "DONE"}}}}
+    assert any("not in" in p for p in sm.walk(part, bad_enum))
+    assert sm.walk(part, {"eventTime": "yesterday"}) == ["$.eventTime: 'yesterday' is not a timestamp"]
