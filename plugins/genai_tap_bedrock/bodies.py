@@ -12,9 +12,12 @@ only the reads of the HTTP response's byte stream under it pass through genai-ta
 
 Bodies whose bytes come through aiohttp (every aiobotocore 2.x body, and 3.x's default
 aiohttp backend) are watched this way: aiobotocore reads them with the public
-``aiohttp.StreamReader.read``, which genai-tap wraps on that one stream object. Other
-bodies (aiobotocore 3.x's optional httpx backend) are not read at all: their call ends
-when it returns, with the token counts and latency of the response headers and no
+``aiohttp.StreamReader.read`` of the response's public ``content`` attribute; for as
+long as the body is being read, that attribute holds a transparent proxy of the same
+stream reader (``isinstance`` holds, every other attribute reaches the reader) whose
+``read`` keeps a copy, and gets the reader itself back once the body has been read.
+Other bodies (aiobotocore 3.x's optional httpx backend) are not read at all: their call
+ends when it returns, with the token counts and latency of the response headers and no
 output content.
 
 If the app never reads the body to its end, the call ends when the body is garbage
@@ -27,11 +30,14 @@ import sys
 import weakref
 from typing import Any, Callable, List, Optional
 
+import wrapt
+
 from genai_tap.tap import Call
 
 
-def reader_of(body: Any) -> Optional[Any]:
-    """The ``aiohttp.StreamReader`` an aiobotocore body reads its bytes from, or None."""
+def response_of(body: Any) -> Optional[Any]:
+    """The aiohttp response an aiobotocore body reads from, if its bytes come through
+    an ``aiohttp.StreamReader`` not already watched; else None."""
     aiohttp = sys.modules.get("aiohttp")
     if aiohttp is None:
         return None
@@ -40,9 +46,26 @@ def reader_of(body: Any) -> Optional[Any]:
     else:  # aiobotocore 2.x: a wrapt proxy of the response
         response = getattr(body, "__wrapped__", None)
     content = getattr(response, "content", None)
-    if not isinstance(content, aiohttp.StreamReader) or "read" in vars(content):
-        return None  # not aiohttp's, or already watched
-    return content
+    if type(content) is not aiohttp.StreamReader:  # not aiohttp's, or already watched
+        return None
+    return response
+
+
+class _KeepingReader(wrapt.ObjectProxy):
+    """The response's stream reader, keeping a copy of what ``read`` returns."""
+
+    def __init__(self, reader: Any, keep: "Callable[[Optional[bytes], bool], None]") -> None:
+        super().__init__(reader)
+        self._self_keep = keep
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            data = await self.__wrapped__.read(n)
+        except BaseException:
+            self._self_keep(None, True)  # the app gets the error, the call ends with what it had
+            raise
+        self._self_keep(data, not data or self.__wrapped__.at_eof())
+        return data
 
 
 def watch(call: Call, body: Any, limit: Optional[int], done: "Callable[[Call, Optional[bytes]], None]") -> bool:
@@ -50,37 +73,27 @@ def watch(call: Call, body: Any, limit: Optional[int], done: "Callable[[Call, Op
     when they were all read (``data``), or with None when the body is dropped or its
     reading fails first. False if this body cannot be watched (then nothing was changed).
     """
-    reader = reader_of(body)
-    if reader is None:
+    response = response_of(body)
+    if response is None:
         return False
-    original = reader.read
+    reader = response.content
     chunks: List[bytes] = []
-    state = {"size": 0, "over": False}
+    size = [0, False]  # bytes kept, whether there were more than ``limit``
 
-    def finish(data: Optional[bytes]) -> None:
-        if finalizer.detach() is not None:
-            reader.__dict__.pop("read", None)  # the stream's own read again
-            done(call, data)
-
-    async def read(n: int = -1) -> bytes:
-        try:
-            data = await original(n)
-        except BaseException:
-            finish(None)  # the app gets the error, and the call what it had
-            raise
-        if data and not state["over"]:
-            state["size"] += len(data)
-            if limit is not None and state["size"] > limit:
-                state["over"] = True
+    def keep(data: Optional[bytes], end: bool) -> None:
+        if data and not size[1]:
+            size[0] += len(data)
+            if limit is not None and size[0] > limit:
+                size[1] = True
                 chunks.clear()
             else:
                 chunks.append(data)
-        if not data or reader.at_eof():
-            finish(None if state["over"] else b"".join(chunks))
-        return data
+        if end and finalizer.detach() is not None:
+            response.content = reader  # the reader itself again
+            done(call, None if data is None or size[1] else b"".join(chunks))
 
     # the body is what the app holds: when it goes, an unfinished call ends
     finalizer = weakref.finalize(body, done, call, None)
-    reader.read = read
+    response.content = _KeepingReader(reader, keep)
     return True
 
