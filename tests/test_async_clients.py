@@ -279,7 +279,8 @@ def test_converse_stream_is_traced_like_boto3(aio_env: Any, tap: Any) -> None:
 def test_invoke_model_with_response_stream(model: str, body: str, aio_env: Any, request: pytest.FixtureRequest) -> None:
     sync_events = list(sync_client().invoke_model_with_response_stream(modelId=model, body=body)["body"])
     tap = request.getfixturevalue("tap")
-    sync_client().invoke_model_with_response_stream(modelId=model, body=body)["body"].close()  # not this one
+    unread = sync_client().invoke_model_with_response_stream(modelId=model, body=body)
+    unread["body"].close()  # a stream closed unread: ends on its own
 
     async def call(client: Any) -> Any:
         return await consume((await client.invoke_model_with_response_stream(modelId=model, body=body))["body"])
@@ -362,7 +363,8 @@ def test_break_and_drop(aio_env: Any, tap: Any) -> None:
 
 def test_close_before_reading(aio_env: Any, tap: Any) -> None:
     async def call(client: Any) -> None:
-        (await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS))["stream"].close()
+        response = await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS)
+        response["stream"].close()
 
     run(call)
     span = tap.span()
@@ -644,3 +646,50 @@ def test_dropped_connection_mid_stream(aio_env: Any, request: pytest.FixtureRequ
 async def _aiter(items: List[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
+
+
+def test_the_app_gets_aiobotocores_own_stream_object(aio_env: Any, tap: Any) -> None:
+    from aiobotocore.eventstream import AioEventStream
+
+    async def call(client: Any) -> None:
+        response = await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS)
+        assert type(response["stream"]) is AioEventStream
+        await consume(response["stream"])
+
+    run(call)
+    assert tap.span().attributes[sc.BEDROCK_API] == "ConverseStream"
+
+
+@pytest.mark.parametrize("how", ["complete", "close", "error event", "cancelled"])
+def test_the_public_proxy_exports_what_the_in_place_watch_does(how: str, aio_env: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_tap_bedrock import streams
+
+    async def call(client: Any) -> None:
+        if how == "error event":
+            aio_env.add_fault("modelStreamErrorException", after=3, operation="converse-stream")
+        aio_env.chunk_delay_ms = 100 if how == "cancelled" else 0
+        response = await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS)
+        if how == "close":
+            await response["stream"].__aiter__().__anext__()
+            response["stream"].close()
+        elif how == "cancelled":
+            try:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(consume(response["stream"]), 0.25)
+            finally:
+                aio_env.chunk_delay_ms = 0
+        else:
+            await consume(response["stream"])
+
+    run(call)
+    in_place = tap.spans()
+    tap._spans.clear()
+    monkeypatch.setattr(streams, "_in_place", lambda stream: None)
+    run(call)
+    proxied = tap.spans()
+    assert len(in_place) == len(proxied) == 1
+    volatile = VOLATILE | {sc.STREAM_CHUNKS} if how == "cancelled" else VOLATILE  # how far it got is timing
+    assert {k: v for k, v in proxied[0].attributes.items() if k not in volatile} == {
+        k: v for k, v in in_place[0].attributes.items() if k not in volatile
+    }
+    assert proxied[0].status.status_code == in_place[0].status.status_code

@@ -16,6 +16,7 @@ botocore's return value or botocore's exception object exactly as it would have.
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -256,11 +257,45 @@ def install(client_module: Any) -> None:
     active = True
 
 
+#: The oldest aiobotocore whose calls are traced (aioboto3 uses aiobotocore's clients).
+MIN_AIOBOTOCORE = (2, 13)
+
+
 def install_async(client_module: Any) -> None:
-    """Wrap aiobotocore's ``AioBaseClient._make_api_call`` once (a second install re-activates)."""
+    """Wrap aiobotocore's ``AioBaseClient._make_api_call`` once (a second install re-activates).
+
+    An aiobotocore older than :data:`MIN_AIOBOTOCORE`, or one whose ``_make_api_call``
+    is not a coroutine function, is left alone, with one warning: its calls are not
+    traced, and the app runs as without genai-tap.
+    """
     global active_async
-    _wrap(client_module.AioBaseClient, traced_make_api_call_async)
-    active_async = True
+    import inspect
+
+    from genai_tap.guard import logger
+
+    version = _version(sys.modules.get("aiobotocore"))
+    base = client_module.AioBaseClient
+    shown = ".".join(map(str, version or ())) or "(version unknown)"
+    if version is not None and version < MIN_AIOBOTOCORE:
+        why = f"aiobotocore {shown} is older than {'.'.join(map(str, MIN_AIOBOTOCORE))}, the oldest genai-tap supports"
+    elif not inspect.iscoroutinefunction(getattr(base, "_make_api_call", None)):
+        why = f"aiobotocore {shown} has no coroutine AioBaseClient._make_api_call"
+    else:
+        _wrap(base, traced_make_api_call_async)
+        active_async = True
+        return
+    logger().warning("genai-tap: %s: calls through aiobotocore and aioboto3 are not traced.", why)
+
+
+def _version(module: Any) -> Optional[Tuple[int, ...]]:
+    """``module.__version__`` as numbers (``"2.13.3"`` -> ``(2, 13, 3)``); None if it has none."""
+    parts = []
+    for piece in str(getattr(module, "__version__", "")).split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
 
 
 def _wrap(base: Any, wrapper: Any) -> None:

@@ -26,7 +26,8 @@ from genai_tap.tap import Call
 from . import blocks, bodies, formats, model_ids
 from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
-from .streams import AsyncTracedStream, Reader, StreamState, TracedStream
+from . import streams
+from .streams import Reader, StreamState
 
 CONVERSE_USAGE = {
     "input": "inputTokens",
@@ -353,12 +354,9 @@ class ConverseStream(Converse):
 
 def _watch(call: Call, result: Dict[str, Any], key: str, reader: Any) -> Tuple[Any, bool]:
     stream = result.get(key)
-    if hasattr(type(stream), "__aiter__"):  # an async client's event stream
-        result[key] = AsyncTracedStream(stream, call, reader)
-    elif hasattr(stream, "__iter__"):
-        result[key] = TracedStream(stream, call, reader)
-    else:
+    if not (hasattr(type(stream), "__aiter__") or hasattr(stream, "__iter__")):
         return result, False
+    result[key] = streams.watch(stream, call, reader)
     return result, True
 
 
