@@ -43,7 +43,7 @@ from genai_tap.record import (
     text_part,
     tool_call_part,
 )
-from genai_tap.semconv import STREAM_ABANDONED, finish_reason
+from genai_tap.semconv import STREAM_ABANDONED, STREAM_CANCELLED, finish_reason
 from genai_tap.tap import Call
 
 from .aws import error_code
@@ -180,7 +180,53 @@ class TracedStream(wrapt.ObjectProxy):
         _finish(self._self_call, self._self_seen, self._self_times, self._self_reader, error, how)
 
 
-COMPLETE, STOPPED, FAILED, ABANDONED = "complete", "stopped", "failed", "abandoned"
+class AsyncTracedStream(TracedStream):
+    """An async client's event stream (aiobotocore's ``AioEventStream``), watched.
+
+    The same as :class:`TracedStream` for ``async for``: the same event objects, in
+    the same order, nothing read ahead. Besides the ends a sync stream has, a task
+    cancelled while it waits for the next event (``asyncio.timeout``, a ``TaskGroup``
+    cancelling its tasks, ``task.cancel()``) ends the span as a stop by the app.
+    An ``async for`` left with ``break`` ends it when its iterator is closed:
+    ``aclose()``, or the event loop finalising the dropped iterator.
+    """
+
+    def __aiter__(self):
+        return self._self_events()
+
+    async def _self_events(self):
+        seen = self._self_seen
+        times = self._self_times
+        keep = self._self_reader.keep
+        clock = time.time_ns
+        try:
+            async for event in self.__wrapped__:
+                try:
+                    seen.append(keep(event))
+                except Exception:  # never in the app's way: hold the event as it is
+                    seen.append(event)
+                if len(times) < TIMED_EVENTS:
+                    times.append(clock())
+                yield event
+        except GeneratorExit:  # aclose(): the app stopped iterating
+            self._self_end(None, STOPPED)
+            raise
+        except BaseException as exc:
+            if _cancelled(exc):
+                self._self_end(None, CANCELLED)
+            else:
+                self._self_end(exc, FAILED)
+            raise
+        self._self_end(None, COMPLETE)
+
+
+def _cancelled(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)
+
+
+COMPLETE, STOPPED, CANCELLED, FAILED, ABANDONED = "complete", "stopped", "cancelled", "failed", "abandoned"
 #: Events whose arrival time is noted: every family's first content delta comes within
 #: its first few events (after a message start and a block start at most)
 TIMED_EVENTS = 8
@@ -233,7 +279,9 @@ def _interpret(
         report(f"bedrock {rec.api}: reading the stream", exc)
     if error is not None:
         rec.fail(error, error_code(error))
-    elif how in (STOPPED, ABANDONED):
+    elif how in (STOPPED, CANCELLED, ABANDONED):
         rec.stopped_early = True  # the app's choice, not an error: status stays unset
         if how == ABANDONED:
             rec.attributes[STREAM_ABANDONED] = True
+        elif how == CANCELLED:
+            rec.attributes[STREAM_CANCELLED] = True

@@ -60,6 +60,7 @@ BEDROCK_API = "genai_tap.bedrock.api"            # "InvokeModel", "Converse", ..
 STREAM_CHUNKS = "genai_tap.stream.chunks"        # number of chunks the app received
 STREAM_STOPPED_EARLY = "genai_tap.stream.stopped_early"  # app closed or dropped the stream
 STREAM_ABANDONED = "genai_tap.stream.abandoned"  # dropped unfinished; ended by a finalizer
+STREAM_CANCELLED = "genai_tap.stream.cancelled"  # the app's task was cancelled while it read the stream
 OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
 CONTENT_TRUNCATED = "genai_tap.content.truncated"   # some content was cut at GENAI_TAP_MAX_CONTENT_CHARS
 CONTENT_REDACTIONS = "genai_tap.content.redactions"  # how many values were replaced by [REDACTED:...] markers
