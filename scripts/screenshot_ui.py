@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 #: the launch options of tests/collector/test_collector_browser.py
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1280, "height": 800}
+WIDTH, HEIGHT = 1280, 800
 #: the trace shown: the support bot's second call (the tool's result sent back, and the answer)
 TRACE_APP = "support-bot"
 
@@ -76,7 +76,7 @@ def main() -> int:
 
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                page = browser.new_page(viewport=VIEWPORT)
+                page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
                 page.goto(collector.ui_url + "/")
                 page.screenshot(path=str(args.out / "collector-ui.png"))
                 page.goto(collector.ui_url + f"/traces/{traces[0]['trace_id']}")
