@@ -612,6 +612,7 @@ class Run:
         history = [("user", ask.text)]
         yield from self.think(root, history, f"I will call {tool.tool_name} to answer.", tool=(tool.tool_name, tool.arguments()))
         invocation_id = replies.new_uuid() if tool.executor == "RETURN_CONTROL" else None
+        self.clock.mark("action")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -628,7 +629,6 @@ class Run:
                 "returnControl", {"invocationId": invocation_id, "invocationInputs": [tool.return_control_input(ask.agent_id)]}
             )
             return
-        self.clock.mark("action")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("action"))
         yield self.trace(
             root,
@@ -670,6 +670,7 @@ class Run:
         tool_name = f"GET__x_amz_knowledgebase_{ask.kb_id}__Search"
         history = [("user", ask.text)]
         yield from self.think(root, history, "I will search the knowledge base.", tool=(tool_name, {"searchQuery": ask.text}))
+        self.clock.mark("kb")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -681,7 +682,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("kb")
         refs = [ref for _, ref in knowledge_bases.search(ask.text, ask.kb_id)[:3]]
         meta = dict({"clientRequestId": root.rid}, **self.clock.span("kb"))
         yield self.trace(
@@ -716,6 +716,7 @@ class Run:
             "I will run Python code to compute this.",
             tool=("codeinterpreteraction__execute", {"code": code}),
         )
+        self.clock.mark("code")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -727,7 +728,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("code")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("code"))
         yield self.trace(
             root,
@@ -757,6 +757,7 @@ class Run:
         ask, root = self.ask, self.root
         tool = weather_tool(ask.text)
         yield from self.think(root, [("user", ask.text)], f"I will call {tool.tool_name}.", tool=(tool.tool_name, tool.arguments()))
+        self.clock.mark("failure")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -768,7 +769,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("failure")
         lambda_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{tool.group}"
         reason = f"The Lambda function {lambda_arn} failed: the function returned an error (Unhandled)."
         yield self.trace(
@@ -803,6 +803,7 @@ class Run:
         tool = weather_tool(text)
         history = [("user", text)]
         yield from self.think(child, history, f"I will call {tool.tool_name}.", tool=(tool.tool_name, tool.arguments()))
+        self.clock.mark("collab-action")  # the step starts when its invocationInput leaves
         yield self.trace(
             child,
             "orchestrationTrace",
@@ -814,7 +815,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("collab-action")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("collab-action"))
         yield self.trace(
             child,
@@ -837,6 +837,7 @@ class Run:
     def _delegate(self, kind: str, text: str) -> Iterator[Any]:
         root = self.root
         name, arn = self.ask.collaborator
+        self.clock.mark("delegate")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             kind,
@@ -852,7 +853,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("delegate")
         answer = ""
         for item in self.collaborator_run(root, text, kind):
             if isinstance(item, tuple):

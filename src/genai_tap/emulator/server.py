@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import itertools
 import json
 import random
 import re
@@ -383,16 +384,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         delay = self.emulator.chunk_delay_ms / 1000.0
+        iterator = iter(events)
         try:
-            for index, item in enumerate(events):
+            for index in itertools.count():
+                if delay and index:
+                    time.sleep(delay)  # before the next event is built: its times are when it leaves
+                item = next(iterator, None)
+                if item is None:
+                    break
                 if fault is not None and index == fault.after:
                     if fault.error == DROP:
                         return self.drop()
                     data = streaming.exception(fault.error, fault.message)
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     break
-                if delay and index:
-                    time.sleep(delay)
                 data = item() if callable(item) else item
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.write(b"0\r\n\r\n")
