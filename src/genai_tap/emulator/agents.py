@@ -39,7 +39,7 @@ REASONING_TYPE = "com.amazon.bedrock#ReasoningContentBlock"
 _AGENT_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
 _SESSION_ID = re.compile(r"^[0-9a-zA-Z._:-]{2,100}$")
 
-#: scenario names (the ``emulator-scenario`` session attribute), in the order keywords are tried
+#: scenario names (values of the ``emulator-scenario`` session attribute)
 SCENARIOS = ("answer", "guardrail", "failure", "collaboration", "routing", "api", "function", "code", "knowledge_base")
 #: (scenario, words that choose it in the input text)
 KEYWORDS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -364,8 +364,9 @@ class Who:
 class Run:
     """One agent answer, built event by event as the stream is sent."""
 
-    def __init__(self, ask: Ask, request_id: str, clock: Clock, chunks: Optional[int]) -> None:
+    def __init__(self, ask: Ask, request_id: str, clock: Clock, chunks: Optional[int], scenario: str) -> None:
         self.ask = ask
+        self.scenario = scenario
         self.clock = clock
         self.chunks = chunks
         self.root = Who(ask, request_id, [ask.alias_arn])
@@ -511,7 +512,7 @@ class Run:
 
     def _events(self) -> Iterator[Optional[bytes]]:
         ask, root = self.ask, self.root
-        scenario = choose(ask)
+        scenario = self.scenario
         if scenario == "guardrail":
             found = guardrails.check(ask.guard or _IMPLICIT_GUARD, ask.text, "INPUT")
             yield from self.guardrail(root, found, "pre")
@@ -994,9 +995,12 @@ def _invoke(inline: bool) -> Callable[[Any, Dict[str, str], bytes], None]:
             return handler.send_error_shape("ValidationException", "Malformed request body.")
         try:
             ask = Ask(inline, params, body)
+            scenario = choose(ask)  # before the answer starts: a request it cannot read gets a 400, not a broken stream
         except AgentError as exc:
             return handler.send_error_shape(exc.code, str(exc))
-        run = Run(ask, handler.request_id, handler.emulator.clock(), handler.emulator.stream_chunks)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            return handler.send_error_shape("ValidationException", f"Malformed request: {exc}")
+        run = Run(ask, handler.request_id, handler.emulator.clock(), handler.emulator.stream_chunks, scenario)
         headers = {"x-amzn-bedrock-agent-content-type": "application/json", "x-amz-bedrock-agent-session-id": ask.session_id}
         if ask.memory_id:
             headers["x-amz-bedrock-agent-memory-id"] = str(ask.memory_id)

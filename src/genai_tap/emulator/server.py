@@ -417,8 +417,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch("DELETE")
 
+    #: whether this request's answer has started (its status line was sent)
+    responded = False
+
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        self.responded = True
+        super().send_response(code, message)
+
     def _dispatch(self, method: str) -> None:
         self.service = "runtime"
+        self.responded = False
         raw = self._body() if method in ("POST", "PUT") else b""
         if raw is None:
             return
@@ -441,7 +449,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.service = route.service
             if self.fault(route.names, route.target(params, raw)):
                 return
-            return route.fn(self, params, raw)
+            try:
+                return route.fn(self, params, raw)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a request the handler could not read: a 400, never a traceback
+                if self.responded:
+                    self.close_connection = True  # the answer had started: all that can be done is to cut it
+                    return
+                message = f"The emulator could not read this request ({type(exc).__name__}: {exc})"
+                return self.send_error_shape("ValidationException", message)
         self.send_error_shape("ResourceNotFoundException", f"No route for {method} {path}")
 
     # ------------------------------------------------------------ control API
