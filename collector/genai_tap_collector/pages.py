@@ -57,8 +57,9 @@ def fmt_ms(ms: Optional[float]) -> str:
 
 
 def cost_text(usd: float) -> str:
-    """Every cost on every page: US dollars with six decimals (a call can cost $0.000004)."""
-    return f"${usd:,.6f}"
+    """Every cost on every page: US dollars with six decimals (a call can cost $0.000004);
+    a cost above zero but under half a millionth shows as ``<$0.000001``, not as zero."""
+    return "<$0.000001" if 0 < usd < 0.0000005 else f"${usd:,.6f}"
 
 
 def fmt_cost(usd: Optional[float], complete: bool = True, failed: bool = False) -> str:

@@ -80,7 +80,7 @@ def cost_text(usd: Optional[float], complete: bool = True, failed: bool = False)
     """Like the UI: six decimals always; ``-`` for a failed call or a model without a price."""
     if failed or usd is None:
         return "-"
-    text = f"${usd:,.6f}"
+    text = "<$0.000001" if 0 < usd < 0.0000005 else f"${usd:,.6f}"
     return text if complete else text + " + unknown"
 
 
