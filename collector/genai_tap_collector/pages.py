@@ -69,7 +69,7 @@ def fmt_cost(usd: Optional[float], complete: bool = True, failed: bool = False) 
         return '<span class="muted" title="the call failed">–</span>'
     if usd is None:
         return '<span class="unknown" title="unknown: no price for this model">–</span>'
-    return cost_text(usd) if complete else f'{cost_text(usd)} <span class="unknown">+ unknown</span>'
+    return e(cost_text(usd)) if complete else f'{e(cost_text(usd))} <span class="unknown">+ unknown</span>'
 
 
 def fmt_rate(rate: float) -> str:

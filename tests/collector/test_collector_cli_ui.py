@@ -200,3 +200,14 @@ def test_bad_query_values_are_400_with_words(filled, query, says):
     if not query.startswith(("page", "per_page")):
         for path in ("/", "/errors", "/apps/shop"):
             assert fetch(filled.ui_url + path + "?" + query)[0] == 400
+
+
+def test_a_cost_under_a_millionth_is_not_shown_as_zero(collector, sender_for):
+    # 15 tokens of Titan embeddings v2 ($0.00002 per 1,000): $0.0000003
+    sender_for(collector, "indexer").call("amazon.titan-embed-text-v2:0", input_tokens=15, output_tokens=0)
+    (item,) = get(collector.ui_url + "/api/traces")["items"]
+    assert 0 < item["cost_usd"] < 0.0000005
+    _, html = fetch(collector.ui_url + "/traces")
+    assert "&lt;$0.000001" in html and "$0.000000" not in html
+    _, out, _ = cli("traces", "--db", collector.db)
+    assert "<$0.000001" in out
