@@ -386,9 +386,13 @@ def subtree_sums(spans: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             if mine["cost_usd"] is not None:
                 parent["cost_usd"] = (parent["cost_usd"] or 0.0) + mine["cost_usd"]
     for s, mine in zip(spans, sums):
-        given = s.get("subtree")
+        given = s.get("subtree")  # the view's own sums: model_calls, tokens, cost_usd, cost_complete
         if isinstance(given, dict):
-            mine.update({k: given[k] for k in ("calls", "input_tokens", "output_tokens", "cost_usd") if k in given})
+            mine["calls"] = given.get("model_calls", given.get("calls", mine["calls"]))
+            for key in ("input_tokens", "output_tokens", "cost_usd"):
+                mine[key] = given.get(key, mine[key])
+            if "cost_complete" in given:
+                mine["unpriced"] = 0 if given["cost_complete"] else max(mine["unpriced"], 1)
     return sums
 
 

@@ -88,7 +88,7 @@ class Collector:
         self._sweep()
         forward = self.forwarder.submit if self.forwarder else None
         try:
-            self._serve(self._requested[0], make_handler(self._ingest, forward, self._admit_otlp), "otlp")
+            self._serve(self._requested[0], make_handler(self._ingest, forward, self.admit_otlp), "otlp")
             self._serve(self._requested[1], make_ui_handler(self), "ui")
         except OSError:
             self.stop()
@@ -103,7 +103,7 @@ class Collector:
             log.warning("collector: %s", warning)
         return self
 
-    def _admit_otlp(self, headers: Any) -> Optional[exposure.Refusal]:
+    def admit_otlp(self, headers: Any) -> Optional[exposure.Refusal]:
         return exposure.check_otlp(headers, self.auth_token, self.allowed_hosts)
 
     def _serve(self, port: int, handler: type, name: str) -> None:
