@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Mapping
 
@@ -83,8 +85,14 @@ def checked_filters(params: Mapping[str, Any]) -> Any:
     a duration too long to subtract) reported as ConfigError instead of failing deeper down."""
     from .views import filters_from  # views imports this module
 
+    now_ns = time.time_ns()
+    for name in ("since", "until"):
+        value = params.get(name)
+        if value and not _time_in_range(str(value), now_ns):
+            raise ConfigError(f"{name}={value!r} is out of range; "
+                              "use a time between 1970 and 2262, or a duration back from now (15m, 1h, 7d)")
     try:
-        f = filters_from(params)
+        f = filters_from(params, now_ns)
     except (OverflowError, ValueError, OSError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -94,6 +102,31 @@ def checked_filters(params: Mapping[str, Any]) -> Any:
             raise ConfigError(f"{name}={params.get(name)!r} is out of range; "
                               "use a time between 1970 and 2262, or a duration back from now (15m, 1h, 7d)")
     return f
+
+
+def _time_in_range(value: str, now_ns: int) -> bool:
+    """False for a time or duration that lands outside what the store holds (views may clamp
+    such a value instead; here it is refused). True for what does not parse: the caller's
+    parser reports that."""
+    if value == "all":
+        return True
+    if "T" in value or value.count("-") == 2:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return True
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        try:
+            ns = when.timestamp() * 1e9
+        except (OverflowError, OSError, ValueError):
+            return False
+        return MIN_TIME_NS <= ns <= MAX_TIME_NS
+    try:
+        seconds = parse_duration(value, "since")
+    except ConfigError:
+        return True
+    return now_ns - seconds * 1e9 >= MIN_TIME_NS
 
 
 def checked_page(value: Any, name: str = "page", maximum: int = MAX_PAGE) -> int:
