@@ -225,7 +225,7 @@ class Smtp:
                 raise SendError(f"no complete answer within {deadline.seconds:g}s") from None
             raise SendError(f"SMTP {exc.smtp_code} {text}", retry=not 500 <= exc.smtp_code < 600) from None
         except (OSError, smtplib.SMTPException) as exc:
-            if deadline.expired:
+            if deadline.expired or isinstance(exc, TimeoutError):
                 raise SendError(f"no complete answer within {deadline.seconds:g}s") from None
             raise SendError(str(exc) or type(exc).__name__) from None
 

@@ -171,7 +171,7 @@ def post(url: str, body: bytes, headers: Dict[str, str], timeout_s: float, deadl
 
 
 def _why(exc: BaseException, deadline: Deadline) -> str:
-    if deadline.expired:
+    if deadline.expired or isinstance(exc, TimeoutError):  # the socket timeout may fire first: same meaning
         return f"no complete answer within {deadline.seconds:g}s"
     return str(exc) or type(exc).__name__
 
