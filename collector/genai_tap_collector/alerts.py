@@ -886,9 +886,11 @@ class Alerts:
 
     def state(self) -> List[Dict[str, Any]]:
         """Each rule with the groups currently firing, for the UI."""
+        with self._lock:  # evaluate() changes the states
+            states = list(self._firing.items())
         out = []
         for rule in self.rules:
-            firing = [dict(s) for (name, s), on in self._firing.items() if name == rule.name and on]
+            firing = [dict(s) for (name, s), on in states if name == rule.name and on]
             waiting = sum(self.outboxes[a.key].waiting(rule.name) for a in rule.actions if a.key in self.outboxes)
             out.append({
                 "name": rule.name, "metric": rule.metric, "op": rule.op, "threshold": rule.threshold,
