@@ -20,8 +20,9 @@ over a window, per app and/or model, with email, webhook and log actions); edit 
 pass --rules alert-rules.toml. SMTP logins come from $GENAI_TAP_SMTP_USERNAME and
 $GENAI_TAP_SMTP_PASSWORD.
 
-exposure: it listens on 127.0.0.1 only. To listen elsewhere (--host 0.0.0.0) give a
-token (--auth-token or ${TOKEN_ENV}, 16+ characters); apps then send
+exposure: by default it listens on 127.0.0.1 only. To listen elsewhere (--host 0.0.0.0)
+give a token (${TOKEN_ENV}, which keeps it out of `ps`, or --auth-token; 16+
+characters); apps then send
 OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>, and the UI asks for it once
 (or open it with ?token=<token>). Requests naming another host than this machine's
 are refused (421); --allowed-host adds a name (e.g. the one of a reverse proxy).
