@@ -624,3 +624,22 @@ def test_streamed_final_response_under_a_guardrail(fresh_emulator: Any, agents: 
             assert names[index - 1] == "guardrailTrace"
             assert events[index - 1]["trace"]["trace"]["guardrailTrace"]["traceId"].endswith("-guardrail-post-0")
     assert answer(events) == "Hello from the genai-tap emulator agent. You said: Hello inline"
+
+
+@pytest.mark.parametrize(
+    "state,expected",
+    [("REPROMPT", "The action could not be completed; please rephrase your request."), ("FAILURE", "The action failed: no seats")],
+)
+def test_return_control_results_that_did_not_work(fresh_emulator: Any, agents: Any, state: str, expected: str) -> None:
+    results = [{"functionResult": {"actionGroup": "WeatherActions", "function": "get_weather", "responseState": state,
+                                   "responseBody": {"TEXT": {"body": "no seats"}}}}]
+    response = agents.invoke_agent(agentId="AGENT12345", agentAliasId="ALIAS12345", sessionId="s1", enableTrace=True,
+                                   sessionState={"invocationId": "i-1", "returnControlInvocationResults": results})
+    events = list(response["completion"])
+    assert answer(events) == expected
+    observations = [b for k, s, b in traces(events) if s == "observation"]
+    if state == "REPROMPT":
+        assert observations[0] == {"repromptResponse": {"source": "ACTION_GROUP", "text": "The action asked for a new attempt: no seats"},
+                                   "traceId": f"{response['ResponseMetadata']['RequestId']}-0", "type": "REPROMPT"}
+    body = {"sessionState": {"invocationId": "i-1", "returnControlInvocationResults": results}, "enableTrace": True}
+    raw_events(fresh_emulator.url, AGENT, body)

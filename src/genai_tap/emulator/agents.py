@@ -652,18 +652,39 @@ class Run:
         result.append((answer, None))
 
     def return_control_result(self, scenario: str, result: List[Any]) -> Iterator[Optional[bytes]]:
-        bodies, denied = [], False
+        bodies, denied, states = [], False, set()
         for item in self.ask.results:
             member = (item.get("functionResult") or item.get("apiResult") or {}) if isinstance(item, dict) else {}
             if member.get("confirmationState") == "DENY":
                 denied = True
+            states.add(member.get("responseState"))
             for content in (member.get("responseBody") or {}).values():
                 if isinstance(content, dict) and content.get("body"):
                     bodies.append(str(content["body"]))
         got = "; ".join(bodies) or "(no result)"
-        answer = "Understood, I did not run the action." if denied else f"Thanks, the action returned: {got}"
+        root = self.root
+        if "REPROMPT" in states:  # the application asks the agent to try again
+            yield self.trace(
+                root,
+                "orchestrationTrace",
+                {
+                    "observation": {
+                        "repromptResponse": {"source": "ACTION_GROUP", "text": f"The action asked for a new attempt: {got}"},
+                        "traceId": root.trace_id(),
+                        "type": "REPROMPT",
+                    }
+                },
+            )
+            root.step += 1
+            answer = "The action could not be completed; please rephrase your request."
+        elif "FAILURE" in states:
+            answer = f"The action failed: {got}"
+        elif denied:
+            answer = "Understood, I did not run the action."
+        else:
+            answer = f"Thanks, the action returned: {got}"
         history = [("user", self.ask.text or "(return control results)"), ("user", got)]
-        yield from self._reply(self.root, history, answer, "The application ran the action and sent its result.")
+        yield from self._reply(root, history, answer, "The application ran the action and sent its result.")
         result.append((answer, None))
 
     def knowledge_base(self, scenario: str, result: List[Any]) -> Iterator[Optional[bytes]]:
