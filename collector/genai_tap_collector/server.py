@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional
 
+from . import exposure
 from .alerts import DEFAULT_INTERVAL_S, Alerts, Rule, load_rules
 from .configfile import ConfigError, parse_duration
 from .forwarder import Forwarder
@@ -65,8 +66,11 @@ class Collector:
         # Everything a user can get wrong is checked here, before any port is bound.
         self.db = str(db)
         self.host = host
+        refusal = exposure.bind_error(host, auth_token)
+        if refusal:
+            raise ConfigError(refusal)
         self.auth_token = auth_token or None
-        self.allowed_hosts = tuple(allowed_hosts)
+        self.allowed_hosts = exposure.allowed_hosts(host, allowed_hosts)
         self.retention_s = parse_duration(retention, "--retention")
         self.max_db_bytes = parse_size(max_db_size, "--max-db-size")
         self.limits = limits or Limits()
@@ -132,12 +136,15 @@ class Collector:
         self.alerts.start()
         log.info("collector: OTLP/HTTP on %s, OTLP/gRPC on %s, UI on %s, database %s", self.otlp_url,
                  self.grpc_address or "(off)", self.ui_url, self.db)
+        warning = exposure.exposure_warning(self.host)
+        if warning:
+            log.warning("collector: %s", warning)
         return self
 
-    def admit_otlp(self, headers: Any) -> Optional[Tuple[int, str]]:
-        """The hook both OTLP receivers call first: None admits the request, (HTTP status,
-        message) refuses it. Here the token and Host checks are wired in."""
-        return None
+    def admit_otlp(self, headers: Any) -> Optional[exposure.Refusal]:
+        """What both OTLP receivers (HTTP and gRPC) call first for each request: None admits
+        it, (HTTP status, message) refuses it: the token and Host checks of :mod:`exposure`."""
+        return exposure.check_otlp(headers, self.auth_token, self.allowed_hosts)
 
     def _thread(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=f"genai-tap-collector-{name}", daemon=True)
