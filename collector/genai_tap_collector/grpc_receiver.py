@@ -84,9 +84,16 @@ class GrpcReceiver:
             }))
         self.server.add_generic_rpc_handlers(tuple(handlers))
         target = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-        self.port = self.server.add_insecure_port(target)
+        try:
+            self.port = self.server.add_insecure_port(target)
+        except RuntimeError as exc:  # grpcio raises this when the port is taken
+            self.port = 0
+            why = str(exc).split(";", 1)[0]
+        else:
+            why = "no address bound"
         if not self.port:
-            raise OSError(f"cannot listen for OTLP/gRPC on {target}")
+            self.server.stop(None)
+            raise OSError(f"cannot listen for OTLP/gRPC on {target} ({why})")
 
     def start(self) -> "GrpcReceiver":
         self.server.start()

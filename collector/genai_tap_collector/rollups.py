@@ -43,7 +43,7 @@ END_MINUTE = (rows.MAX_NS // MINUTE_NS // 1440 + 1) * 1440  # past any stored ti
 #: roll_calls sums; "tokened": calls that reported any token count (whose cost can be known).
 CALL_VALUES = ("calls", "tokened", "input_tokens", "output_tokens", "cache_read", "cache_write", "last_ns")
 CALL_DIMS = ("app", "base_model", "api", "operation", "error")
-ERROR_DIMS = ("app", "base_model", "error_type")
+ERROR_DIMS = ("app", "base_model", "api", "error_type")
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,9 @@ CREATE INDEX IF NOT EXISTS roll_calls_by_app ON roll_calls (tier, app, t);
 CREATE INDEX IF NOT EXISTS roll_calls_by_model ON roll_calls (tier, base_model, t);
 CREATE TABLE IF NOT EXISTS roll_errors (
     tier INTEGER NOT NULL, t INTEGER NOT NULL,
-    app TEXT NOT NULL, base_model TEXT NOT NULL, error_type TEXT NOT NULL,
+    app TEXT NOT NULL, base_model TEXT NOT NULL, api TEXT NOT NULL, error_type TEXT NOT NULL,
     calls INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, message TEXT,
-    PRIMARY KEY (tier, t, app, base_model, error_type)
+    PRIMARY KEY (tier, t, app, base_model, api, error_type)
 ) WITHOUT ROWID;
 """
 SCHEMA += "".join(
@@ -178,7 +178,7 @@ class Accumulator:
             k4 = (m, app, bm, api, err, b)
             lf[k4] = lf.get(k4, 0) + sign
             if err:
-                ek = (m, app, bm, _key(r[rows.C_ERROR_TYPE]))
+                ek = (m, app, bm, api, _key(r[rows.C_ERROR_TYPE]))
                 e = errors.get(ek)
                 if e is None:
                     errors[ek] = [sign, start, start, r[rows.C_ERROR_MESSAGE]]
@@ -432,13 +432,16 @@ def latency(conn: sqlite3.Connection, w: Where, s: int, e: int, group: Sequence[
 
 
 def error_groups(conn: sqlite3.Connection, w: Where, s: int, e: int, rolled_to: int, limit: int) -> List[sqlite3.Row]:
+    """Failed calls per application, model and error type: counts, first and last time, and
+    the latest message (the API narrows, it does not split)."""
     select = ["t", *ERROR_DIMS, "calls", "first_ns", "last_ns", "message"]
-    w = Where(w.app, w.base_model, None, 1)
+    w = Where(w.app, w.base_model, w.api, 1)
     inner, args = _union("roll_errors", ERROR_DIMS, select, w, s, e, rolled_to, 1440)
     inner = inner.replace("FROM calls NOT INDEXED WHERE ", "FROM calls NOT INDEXED WHERE error = 1 AND ")
+    # the message of the group's latest slot: the newest time, as fixed-width text, then the message
     sql = (f"SELECT app, base_model, error_type, SUM(calls) AS calls, MIN(first_ns) AS first_ns, "
-           f"MAX(last_ns) AS last_ns, message FROM ({inner}) GROUP BY app, base_model, error_type "
-           f"HAVING SUM(calls) > 0 ORDER BY last_ns DESC LIMIT ?")
+           f"MAX(last_ns) AS last_ns, substr(MAX(printf('%020d', last_ns) || COALESCE(message, '')), 21) AS message "
+           f"FROM ({inner}) GROUP BY app, base_model, error_type HAVING SUM(calls) > 0 ORDER BY last_ns DESC LIMIT ?")
     return conn.execute(sql, [*args, limit]).fetchall()
 
 

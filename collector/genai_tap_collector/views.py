@@ -468,7 +468,7 @@ class Views:
                 {"app": g["app"], "model": _none(g["base_model"]), "error_type": _none(g["error_type"]),
                  "calls": g["calls"], "first_seen_ns": g["first_ns"], "last_seen_ns": g["last_ns"], "message": g["message"]}
                 for g in rollups.error_groups(conn, f.where(), r.s, r.e, r.rolled_to, MAX_LIST)
-            ]
+            ] if f.status != "ok" else []
         recent = self.calls(Filters(f.app, f.model, "error", f.since_ns, f.until_ns, f.api), 1, per_page)["items"]
         return {"groups": groups, "recent": recent}
 

@@ -100,6 +100,7 @@ class Writer:
         self._retention_active = False
         self._next_orphans = 0.0
         self._next_size_check = 0.0
+        self._shrinking = False
 
     # ------------------------------------------------------------------ start and stop
     def recover(self) -> None:
@@ -206,16 +207,24 @@ class Writer:
             self._next_retention = now + self.retention_every_s
 
     def _retention_chunk(self) -> bool:
-        """Delete one chunk of the oldest data past the age or size limit; False when done."""
+        """Delete one chunk of the oldest data past the age or size limit; False when done.
+        Over the size limit, the oldest calls go until the database is 10% under it."""
         self.flush()  # every committed call is in the rollups, so deleting can subtract exactly
         cutoff = time.time_ns() - int(self.retention_s * 1e9) if self.retention_s > 0 else None
-        over_size = bool(self.max_db_bytes) and self.store.size_bytes() > self.max_db_bytes
+        size = self.store.size_bytes() if self.max_db_bytes else 0
+        over_size = bool(self.max_db_bytes) and size > (0.9 * self.max_db_bytes if self._shrinking else self.max_db_bytes)
+        self._shrinking = over_size
         if cutoff is None and not over_size:
             return False
+        chunk = RETENTION_CHUNK
+        if over_size:
+            calls = max(self.store.span_count(), 1)
+            excess = size - 0.9 * self.max_db_bytes
+            chunk = int(min(max(excess / (size / calls) + 1, 1), RETENTION_CHUNK))
         with self.store.transaction() as conn:
             where, args = ("1", []) if over_size else ("start_ns < ?", [cutoff])
             doomed = conn.execute(f"SELECT id, {ROLLUP_SELECT} FROM calls INDEXED BY calls_by_time WHERE {where} "
-                                  f"ORDER BY start_ns LIMIT {RETENTION_CHUNK}", args).fetchall()
+                                  f"ORDER BY start_ns LIMIT {chunk}", args).fetchall()
             limit_ns = cutoff if cutoff is not None else 0
             if doomed:
                 acc = rollups.Accumulator()
@@ -236,7 +245,7 @@ class Writer:
                 conn.execute("DELETE FROM resources WHERE last_used_ns < ?", (cutoff - 86_400 * 10**9,))
         if doomed or spans:
             log.debug("retention: deleted %d calls and %d spans", len(doomed), spans)
-        return len(doomed) == RETENTION_CHUNK or spans == RETENTION_CHUNK or (over_size and bool(doomed or spans))
+        return len(doomed) == chunk or spans == RETENTION_CHUNK or (over_size and bool(doomed or spans))
 
     def _sweep_orphans(self) -> None:
         if not self._orphans:

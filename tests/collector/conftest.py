@@ -139,3 +139,100 @@ def sender_for() -> Iterator[Callable[..., Sender]]:
     yield make
     for s in made:
         s.close()
+
+
+# ---------------------------------------------------------------------------- OTLP bodies by hand
+
+
+def kv(key: str, value: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def span_pb(name: str = "chat amazon.nova-lite-v1:0", attrs: Optional[Dict[str, Any]] = None,
+            start_ns: Optional[int] = None, duration_ms: float = 100.0, trace_id: Optional[bytes] = None,
+            span_id: Optional[bytes] = None, parent_id: Optional[bytes] = None, error: Optional[str] = None,
+            genai: bool = True) -> Any:
+    """A protobuf span as an app's exporter sends it (a GenAI chat call unless ``genai=False``)."""
+    import os
+
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    s = Span(trace_id=trace_id or os.urandom(16), span_id=span_id or os.urandom(8), name=name, kind=3)
+    if parent_id:
+        s.parent_span_id = parent_id
+    s.start_time_unix_nano = start_ns if start_ns is not None else time.time_ns() - 60 * 10**9
+    s.end_time_unix_nano = s.start_time_unix_nano + int(duration_ms * MS)
+    base: Dict[str, Any] = {}
+    if genai:
+        base = {sc.OPERATION_NAME: "chat", sc.PROVIDER_NAME: "aws.bedrock", sc.REQUEST_MODEL: "amazon.nova-lite-v1:0",
+                sc.BEDROCK_API: "Converse", sc.USAGE_INPUT_TOKENS: 100, sc.USAGE_OUTPUT_TOKENS: 20}
+    base.update(attrs or {})
+    s.attributes.extend(kv(k, v) for k, v in base.items() if v is not None)
+    if error:
+        s.status.code = 2
+        s.status.message = f"{error}: it failed"
+        s.attributes.append(kv(sc.ERROR_TYPE, error))
+    return s
+
+
+def request_pb(spans: List[Any], app: str = "hand-made") -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(kv("service.name", app))
+    rs.scope_spans.add().spans.extend(spans)
+    return req.SerializeToString()
+
+
+def send(collector: Collector, spans: List[Any], app: str = "hand-made") -> Any:
+    """POST spans as protobuf; returns the decoded ExportTraceServiceResponse (raises on non-200)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    req = urllib.request.Request(collector.otlp_url + "/v1/traces", data=request_pb(spans, app), method="POST",
+                                 headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return ExportTraceServiceResponse.FromString(resp.read())
+
+
+def raw_http(port: int, data: bytes, timeout: float = 10.0, read: bool = True) -> bytes:
+    """Send raw bytes to 127.0.0.1:``port``; read until the server closes or ``timeout``."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if not read:
+            return b""
+        out = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return out
+
+
+def statuses(raw: bytes) -> List[int]:
+    """The status codes of the HTTP responses in ``raw``, in order."""
+    import re
+
+    return [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", raw)]
+
+
+def rss_peak_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
