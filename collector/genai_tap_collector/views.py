@@ -384,9 +384,9 @@ class Views:
             args.append(f.api)
         if f.status is not None:
             where.append(f"error = {int(f.error or 0)}")  # a literal: calls_failed is a partial index on error = 1
-        if before is not None:
-            where.append("(start_ns < ? OR id < ?)")
-            args += [before[0], before[1]]
+        if before is not None:  # after the cursor: older, or as old with a smaller id
+            where.append("(start_ns < ? OR (start_ns = ? AND id < ?))")
+            args += [before[0], before[0], before[1]]
         sql = (f"SELECT {CALL_COLUMNS} FROM calls INDEXED BY {index} WHERE {' AND '.join(where)} "
                "ORDER BY start_ns DESC, id DESC LIMIT ? OFFSET ?")
         rows = conn.execute(sql, [*args, limit, offset]).fetchall()

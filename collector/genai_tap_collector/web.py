@@ -84,7 +84,7 @@ class Pages:
         f = checked_filters(p)
         page = checked_page(p.get("page") or 1)
         per_page = checked_page(p.get("per_page") or 50, "per_page", MAX_PER_PAGE)
-        data = self.views.calls(f, page, per_page)
+        data = self.views.calls(f, page, per_page, cursor=p.get("cursor") or None)
         return data, lambda d: pages.traces_page(d, p, self.views.filter_options())
 
     def trace(self, p: Params, trace_id: str) -> Answer:

@@ -188,3 +188,116 @@ def test_user_price_file_overrides_and_bad_files_say_what_is_wrong(tmp_path, mon
     f.write_text('[models."x.y-v1"]\ninput = 1\nouptut = 2\n')
     with pytest.raises(ConfigError, match="--prices file.*unknown field.*ouptut"):
         PriceTable.load(str(f))
+
+
+# ---------------------------------------------------------------------------- API, agents, bounds, paging
+
+
+def test_the_api_column_and_filter(collector, sender_for):
+    from genai_tap import semconv as sc
+
+    s = sender_for(collector, "apis")
+    s.call(NOVA, extra={sc.BEDROCK_API: "Converse"})
+    s.call(NOVA, extra={sc.BEDROCK_API: "ConverseStream"})
+    s.call(NOVA, extra={sc.BEDROCK_API: "InvokeModel"}, error="ThrottlingException")
+    items = get(collector.ui_url + "/api/traces")["items"]
+    assert sorted(c["api"] for c in items) == ["Converse", "ConverseStream", "InvokeModel"]
+    assert [c["api"] for c in get(collector.ui_url + "/api/traces?api=ConverseStream")["items"]] == ["ConverseStream"]
+    stats = get(collector.ui_url + "/api/stats")
+    assert {a["api"]: a["calls"] for a in stats["apis"]} == {"Converse": 1, "ConverseStream": 1, "InvokeModel": 1}
+    assert get(collector.ui_url + "/api/stats?api=InvokeModel")["total"]["errors"] == 1
+    failed = get(collector.ui_url + "/api/traces?status=error")["items"][0]
+    assert (failed["error_type"], failed["error_message"], failed["cost_usd"]) == (
+        "ThrottlingException", "ThrottlingException: too many requests", None)
+    assert collector.views.filter_options()["apis"] == ["Converse", "ConverseStream", "InvokeModel"]
+
+
+def test_an_agent_trace_is_a_tree_with_sums_over_its_model_calls(collector):
+    import os
+
+    from genai_tap import semconv as sc
+
+    from conftest import send, span_pb
+
+    trace = os.urandom(16)
+    ids = {name: os.urandom(8) for name in ("agent", "chat1", "tool", "sub", "chat2", "chat3", "guard")}
+    t0 = __import__("time").time_ns() - 60 * 10**9
+
+    def step(name, parent, op, tokens=None, model=NOVA, error=None, at=0):
+        attrs = {sc.OPERATION_NAME: op, sc.REQUEST_MODEL: model if op == "chat" else None,
+                 sc.USAGE_INPUT_TOKENS: tokens[0] if tokens else None, sc.USAGE_OUTPUT_TOKENS: tokens[1] if tokens else None,
+                 sc.BEDROCK_API: "InvokeAgent"}
+        return span_pb(f"{op} {name}", attrs, start_ns=t0 + at * 10**6, trace_id=trace, span_id=ids[name],
+                       parent_id=ids.get(parent) if parent else None, error=error)
+
+    spans = [
+        step("agent", None, "invoke_agent", tokens=(9999, 9999)),  # an agent's own total: not added again
+        step("chat1", "agent", "chat", (1000, 200), at=1),
+        step("tool", "agent", "execute_tool", at=2),
+        step("sub", "agent", "invoke_agent", at=3),
+        step("chat2", "sub", "chat", (1000, 200), at=4),
+        step("chat3", "sub", "chat", model=UNKNOWN, tokens=(10, 10), at=5),
+        step("guard", "agent", "apply_guardrail", error="GuardrailIntervened", at=6),
+    ]
+    send(collector, spans, "agents")
+    t = get(f"{collector.ui_url}/api/traces/{trace.hex()}")
+    by_name = {s["name"].split(" ", 1)[1]: s for s in t["spans"]}
+    assert [(s["depth"], s["name"].split(" ", 1)[1]) for s in t["spans"]] == [
+        (0, "agent"), (1, "chat1"), (1, "tool"), (1, "sub"), (2, "chat2"), (2, "chat3"), (1, "guard")]
+    assert by_name["agent"]["children"] == [ids[n].hex() for n in ("chat1", "tool", "sub", "guard")]
+    root = by_name["agent"]["subtree"]
+    assert (root["calls"], root["model_calls"], root["errors"]) == (7, 3, 1)
+    assert (root["input_tokens"], root["output_tokens"]) == (2010, 410)
+    assert root["cost_usd"] == pytest.approx(2 * NOVA_COST / 4) and root["cost_complete"] is False
+    sub = by_name["sub"]["subtree"]
+    assert (sub["model_calls"], sub["input_tokens"], sub["cost_complete"]) == (2, 1010, False)
+    assert by_name["chat1"]["subtree"]["cost_complete"] is True and by_name["chat1"]["children"] == []
+    assert (t["input_tokens"], t["output_tokens"], t["cost_complete"]) == (2010, 410, False)
+    assert get(collector.ui_url + "/api/apps")["apps"][0]["input_tokens"] == 2010  # the same rule in the sums
+
+
+def test_lists_and_charts_are_bounded(collector):
+    from conftest import send, span_pb
+
+    now = __import__("time").time_ns()
+    send(collector, [span_pb() for _ in range(3)], "one-minute")  # three calls in one minute
+    send(collector, [span_pb(start_ns=now - 3600 * 10**9) for _ in range(5)], "busy")
+    for j in range(300):  # 300 more applications, one call each
+        send(collector, [span_pb(start_ns=now - 7200 * 10**9)], f"app-{j:03d}")
+    apps = get(collector.ui_url + "/api/apps")["apps"]
+    assert len(apps) == 200  # the busiest first, at most 200
+    assert [a["app"] for a in apps[:2]] == ["busy", "one-minute"]
+    assert len(collector.views.filter_options()["apps"]) == 302
+    s = get(collector.ui_url + "/api/apps/one-minute?since=15m")
+    rates = [p["calls_per_min"] for p in s["series"] if p["calls"]]
+    assert rates == [3.0] and s["step_seconds"] == 60  # three calls in a minute: 3/min, not 180/min
+    assert all(p["calls_per_min"] == 0 for p in s["series"] if not p["calls"]) and len(s["series"]) >= 15
+    wide = get(collector.ui_url + "/api/apps/one-minute?since=2000-01-01T00:00")
+    assert len(wide["series"]) <= 61 and wide["total"]["calls"] == 3
+
+
+def test_the_calls_list_pages_by_cursor(collector):
+    from conftest import send, span_pb
+
+    now = __import__("time").time_ns()
+    spans = [span_pb(start_ns=now - i * 10**9) for i in range(230)]
+    spans += [span_pb(start_ns=now - 10**9) for _ in range(5)]  # ties on start time
+    send(collector, spans, "paged")
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = collector.ui_url + "/api/traces?per_page=50" + (f"&cursor={cursor}" if cursor else "")
+        page = get(url)
+        seen += [(c["start_ns"], c["span_id"]) for c in page["items"]]
+        pages += 1
+        if not page["has_next"]:
+            assert page["next_cursor"] is None
+            break
+        cursor = page["next_cursor"]
+    assert pages == 5 and len(seen) == 235 and len(set(seen)) == 235
+    assert [t for t, _ in seen] == sorted((t for t, _ in seen), reverse=True)
+    by_page = [c["span_id"] for p in (1, 2) for c in get(collector.ui_url + f"/api/traces?per_page=50&page={p}")["items"]]
+    assert by_page == [s for _, s in seen[:100]]
+    assert _status(collector.ui_url + "/api/traces?page=100000") == 400  # too deep for page numbers: use the cursor
+    assert _status(collector.ui_url + "/api/traces?cursor=garbage") == 400
+    assert _status(collector.ui_url + "/api/traces?since=0001-01-01T00:00") == 400
+    assert _status(collector.ui_url + "/api/stats?until=9999-01-01T00:00") == 400
