@@ -192,7 +192,7 @@ class Template:
             span.status.code = 2
             span.status.message = "ThrottlingException: Too many requests, please wait before trying again."
 
-    def make(self, rng: random.Random, window_start_ns: int) -> bytes:
+    def make(self, rng: random.Random, window_start_ns: int, scale: float = 1.0) -> bytes:
         body = bytearray(self.body)
         ids = rng.randbytes(24 * len(self.slots))
         new_trace: Dict[bytes, bytes] = {}
@@ -206,7 +206,7 @@ class Template:
             if par_at >= 0:
                 p = self.parent_slot[n]
                 body[par_at:par_at + 8] = ids[24 * p + 16:24 * p + 24]
-            start = window_start_ns + at_ms * 1_000_000
+            start = window_start_ns + int(at_ms * 1_000_000 * scale)
             struct.pack_into("<Q", body, start_at, start)
             struct.pack_into("<Q", body, end_at, start + dur)
         return bytes(body)
@@ -283,9 +283,10 @@ class CollectorProcess:
 class Feed:
     """Batches in time order, handed out to the senders."""
 
-    def __init__(self, templates: List[Template], batches: int, start_ns: int, window_ns: int, seed: int) -> None:
+    def __init__(self, templates: List[Template], batches: int, start_ns: int, window_ns: int, seed: int,
+                 scale: float = 1.0) -> None:
         self.templates, self.batches, self.start_ns, self.window_ns = templates, batches, start_ns, window_ns
-        self.seed = seed
+        self.seed, self.scale = seed, scale
         self.next = 0
         self.lock = threading.Lock()
 
@@ -298,7 +299,7 @@ class Feed:
         return n, self.templates[n % len(self.templates)]
 
     def body(self, n: int, template: Template) -> bytes:
-        return template.make(random.Random(f"{self.seed}-{n}"), self.start_ns + n * self.window_ns)
+        return template.make(random.Random(f"{self.seed}-{n}"), self.start_ns + n * self.window_ns, self.scale)
 
 
 class Sender(threading.Thread):
@@ -441,7 +442,9 @@ def main() -> int:
     if history_batches:
         phases.append(("history (spread over 7 days)",
                        Feed(templates, history_batches, now - span_ns, (span_ns - 3600 * 10**9) // history_batches, 1)))
-    phases.append(("live (dated now)", Feed(templates, live_batches, now - 600 * 10**9, 0, 2)))
+    # live: each request's spans within 3 seconds, requests one after another over the last ~minutes
+    phases.append(("live (dated now)", Feed(templates, live_batches, now - 300 * 10**9, 300 * 10**9 // live_batches, 2,
+                                            scale=0.01)))
     http_slots = {i for i, k in enumerate(kinds) if k == "http"}
     t = time.perf_counter()
     pregzipped: List[Dict[int, bytes]] = [

@@ -47,7 +47,7 @@ from genai_tap_bedrock.model_ids import resolve
 
 from .limits import Limits
 from .rows import (AGGREGATE_OPERATIONS, MAX_NS, NOTE_ATTRIBUTES, NOTE_NAMES, NOTE_TIME, NOTE_TOKENS, NOTE_VALUES,
-                   bucket_value, duration_bucket)
+                   bucket_value, duration_bucket, trace_key)
 
 __all__ = ["AGGREGATE_OPERATIONS", "MAX_NS", "NOTE_NAMES", "bucket_value", "duration_bucket"]
 
@@ -465,8 +465,8 @@ def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[
                 if type(operation) is not str or not 0 < len(operation) <= MAX_LABEL_CHARS:
                     operation = _label(operation)
                 if operation is None:
-                    others.append((trace_id, span_id, parent_id or None, digest, start, end, name, s.kind, status, app,
-                                   scope, notes, body))
+                    others.append((trace_id, span_id, parent_id or None, trace_key(trace_id, start), digest, start, end,
+                                   name, s.kind, status, app, scope, notes, body))
                     continue
                 tokens = got[5:9]
                 for i, value in enumerate(tokens):
@@ -485,7 +485,8 @@ def traces(request: ExportTraceServiceRequest, limits: Limits, now_ns: Optional[
                         error_type = error_type or etype
                         error_message = error_message or emessage
                 calls.append((
-                    trace_id, span_id, parent_id or None, digest, start, end, duration_bucket((end - start) / 1e6),
+                    trace_id, span_id, parent_id or None, trace_key(trace_id, start), digest, start, end,
+                    duration_bucket((end - start) / 1e6),
                     name, s.kind, status, app, scope, operation, _label(got[4]), model,
                     base_model(_label(got[3]), model), tokens[0], tokens[1], tokens[2], tokens[3], int(error),
                     error_type, error_message, notes, body,

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS calls (
     trace_id BLOB NOT NULL,
     span_id BLOB NOT NULL,
     parent_id BLOB,
+    trace_key INTEGER NOT NULL,  -- rows.trace_key: finds a trace's spans
     resource BLOB,
     start_ns INTEGER NOT NULL,
     end_ns INTEGER NOT NULL,
@@ -69,15 +70,17 @@ CREATE TABLE IF NOT EXISTS calls (
     notes INTEGER NOT NULL,
     body BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS calls_by_id ON calls (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS calls_by_time ON calls (start_ns);
-CREATE INDEX IF NOT EXISTS calls_by_app ON calls (app, start_ns);
-CREATE INDEX IF NOT EXISTS calls_failed ON calls (start_ns) WHERE error = 1;
+-- one row per span (a retried export is stored once), in time order: the calls list and retention walk it
+CREATE UNIQUE INDEX IF NOT EXISTS calls_by_time ON calls (start_ns, span_id, trace_id);
+CREATE INDEX IF NOT EXISTS calls_by_trace ON calls (trace_key);
+CREATE INDEX IF NOT EXISTS calls_by_app ON calls (app, start_ns, span_id);
+CREATE INDEX IF NOT EXISTS calls_failed ON calls (start_ns, span_id) WHERE error = 1;
 CREATE TABLE IF NOT EXISTS spans (
     id INTEGER PRIMARY KEY,
     trace_id BLOB NOT NULL,
     span_id BLOB NOT NULL,
     parent_id BLOB,
+    trace_key INTEGER NOT NULL,
     resource BLOB,
     start_ns INTEGER NOT NULL,
     end_ns INTEGER NOT NULL,
@@ -91,8 +94,8 @@ CREATE TABLE IF NOT EXISTS spans (
     orphan INTEGER NOT NULL,
     body BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS spans_by_id ON spans (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_by_time ON spans (start_ns);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_by_time ON spans (start_ns, span_id, trace_id);
+CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_key);
 CREATE INDEX IF NOT EXISTS spans_orphaned ON spans (received_ns) WHERE orphan = 1;
 CREATE TABLE IF NOT EXISTS resources (
     digest BLOB PRIMARY KEY,
@@ -127,14 +130,21 @@ CREATE INDEX IF NOT EXISTS alert_events_by_time ON alert_events (time_ns);
 INSERT_CALLS = (f"INSERT OR IGNORE INTO calls ({', '.join(rows.CALL_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(rows.CALL_COLUMNS))})")
 _N = len(rows.SPAN_COLUMNS)
+_K = rows.SPAN_COLUMNS.index("trace_key") + 1
+_D = rows.TRACE_KEY_DAY
 INSERT_SPANS = (
     f"INSERT OR IGNORE INTO spans ({', '.join(rows.SPAN_COLUMNS)}, received_ns, orphan) "
     f"VALUES ({', '.join(f'?{i + 1}' for i in range(_N))}, ?{_N + 1}, "
-    "NOT EXISTS (SELECT 1 FROM calls c WHERE c.trace_id = ?1))"
+    f"NOT EXISTS (SELECT 1 FROM calls c WHERE c.trace_key IN (?{_K} - {_D}, ?{_K}, ?{_K} + {_D}) AND c.trace_id = ?1))"
 )
 INSERT_METRICS = (f"INSERT INTO metric_points ({', '.join(rows.METRIC_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(rows.METRIC_COLUMNS))})")
-ADOPT_ORPHANS = "UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN (SELECT trace_id FROM calls WHERE id > ?)"
+#: Spans waiting for a GenAI call of their trace, adopted by the calls inserted after id ?
+ADOPT_ORPHANS = (
+    "UPDATE spans SET orphan = 0 WHERE id IN (SELECT s.id FROM calls c JOIN spans s "
+    f"ON s.trace_key IN (c.trace_key - {_D}, c.trace_key, c.trace_key + {_D}) AND s.trace_id = c.trace_id "
+    "WHERE c.id > ? AND s.orphan = 1)"
+)
 UPSERT_RESOURCE = ("INSERT INTO resources (digest, body, last_used_ns) VALUES (?, ?, ?) "
                    "ON CONFLICT DO UPDATE SET last_used_ns = excluded.last_used_ns")
 
@@ -373,17 +383,26 @@ class Store:
 
     def trace(self, trace_id: bytes, limit: int) -> Tuple[List[sqlite3.Row], List[sqlite3.Row], Dict[bytes, bytes]]:
         """(calls, other spans, resources) of one trace, at most ``limit`` spans."""
+        prefix = rows.trace_key(trace_id, 0)
         with self.read() as conn:
+            rolled = self.rolled_to(conn)
+            days = {int(r[0]) for r in conn.execute("SELECT DISTINCT t / 1440 FROM roll_calls WHERE tier = 2")}
+            days |= {int(r[0]) for r in conn.execute(f"SELECT DISTINCT start_ns / {rows.DAY_NS} FROM calls "
+                                                     "NOT INDEXED WHERE id > ?", (rolled,))}
+            keys = sorted({prefix + (d + k) * rows.TRACE_KEY_DAY for d in days for k in (-1, 0, 1) if d + k >= 0})
+            marks = ", ".join("?" * len(keys)) or "NULL"
             calls = conn.execute(f"SELECT {CALL_COLUMNS}, parent_id, kind, status, scope, resource FROM calls "
-                                 "WHERE trace_id = ? ORDER BY start_ns, id LIMIT ?", (trace_id, limit)).fetchall()
+                                 f"WHERE trace_key IN ({marks}) AND trace_id = ? ORDER BY start_ns, id LIMIT ?",
+                                 (*keys, trace_id, limit)).fetchall()
             spans = conn.execute("SELECT id, span_id, parent_id, name, start_ns, end_ns, kind, status, app, scope, "
-                                 "resource, notes, body FROM spans WHERE trace_id = ? AND orphan = 0 "
-                                 "ORDER BY start_ns, id LIMIT ?", (trace_id, max(limit - len(calls), 0))).fetchall()
+                                 f"resource, notes, body FROM spans WHERE trace_key IN ({marks}) AND trace_id = ? "
+                                 "AND orphan = 0 ORDER BY start_ns, id LIMIT ?",
+                                 (*keys, trace_id, max(limit - len(calls), 0))).fetchall()
             digests = sorted({r["resource"] for r in (*calls, *spans) if r["resource"]})
             resources = {}
             if digests:
-                rows = conn.execute(f"SELECT digest, body FROM resources WHERE digest IN ({', '.join('?' * len(digests))})",
-                                    digests).fetchall()
-                resources = {r[0]: r[1] for r in rows}
+                found = conn.execute(f"SELECT digest, body FROM resources WHERE digest IN ({', '.join('?' * len(digests))})",
+                                     digests).fetchall()
+                resources = {r[0]: r[1] for r in found}
         return calls, spans, resources
 

@@ -352,10 +352,10 @@ class Views:
         has_next = len(rows) > per_page
         last = rows[per_page - 1] if has_next else None
         return {"items": items, "page": page, "per_page": per_page, "has_next": has_next,
-                "next_cursor": f"{last['start_ns']}.{last['id']}" if last is not None else None}
+                "next_cursor": f"{last['start_ns']}.{last['span_id'].hex()}" if last is not None else None}
 
     def _list(self, conn: sqlite3.Connection, f: Filters, offset: int, limit: int,
-              before: Optional[Tuple[int, int]]) -> List[sqlite3.Row]:
+              before: Optional[Tuple[int, bytes]]) -> List[sqlite3.Row]:
         r = _Read(conn, f)
         hi_ns = f.until_ns if f.until_ns is not None else otlp.MAX_NS + 1
         if before is not None:
@@ -384,11 +384,11 @@ class Views:
             args.append(f.api)
         if f.status is not None:
             where.append(f"error = {int(f.error or 0)}")  # a literal: calls_failed is a partial index on error = 1
-        if before is not None:  # after the cursor: older, or as old with a smaller id
-            where.append("(start_ns < ? OR (start_ns = ? AND id < ?))")
+        if before is not None:  # after the cursor: older, or as old with a smaller span ID
+            where.append("(start_ns < ? OR (start_ns = ? AND span_id < ?))")
             args += [before[0], before[0], before[1]]
         sql = (f"SELECT {CALL_COLUMNS} FROM calls INDEXED BY {index} WHERE {' AND '.join(where)} "
-               "ORDER BY start_ns DESC, id DESC LIMIT ? OFFSET ?")
+               "ORDER BY start_ns DESC, span_id DESC LIMIT ? OFFSET ?")
         rows = conn.execute(sql, [*args, limit, offset]).fetchall()
         if len(rows) < limit and start > lo_ns:  # the minute-wide estimate fell short: read the whole range
             args[0] = lo_ns
@@ -657,13 +657,14 @@ def _notes(bits: int) -> List[str]:
     return [text for bit, text in otlp.NOTE_NAMES.items() if bits & bit]
 
 
-def _parse_cursor(cursor: str) -> Tuple[int, int]:
+def _parse_cursor(cursor: str) -> Tuple[int, bytes]:
+    """``"<start ns>.<span id hex>"`` (``next_cursor``) -> (start, span ID)."""
     try:
-        start, _, row_id = cursor.partition(".")
-        value = (int(start), int(row_id))
+        start, _, span = cursor.partition(".")
+        value = (int(start), bytes.fromhex(span))
     except ValueError:
         raise ConfigError(f"cursor={cursor!r} is not valid; pass next_cursor from the previous page") from None
-    if not (0 <= value[0] <= otlp.MAX_NS and 0 <= value[1] <= otlp.MAX_NS):
+    if not 0 <= value[0] <= otlp.MAX_NS or len(value[1]) != 8:
         raise ConfigError(f"cursor={cursor!r} is not valid; pass next_cursor from the previous page")
     return value
 

@@ -36,7 +36,7 @@ import time
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
 from . import rollups, rows
-from .store import ROLLUP_SELECT, Store
+from .store import ADOPT_ORPHANS, ROLLUP_SELECT, Store
 
 log = logging.getLogger("genai_tap.collector.writer")
 
@@ -133,8 +133,7 @@ class Writer:
                     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'calls'").fetchone()
                     self._max_id = int(row[0])
                     if self._orphans:
-                        conn.execute("UPDATE spans SET orphan = 0 WHERE orphan = 1 AND trace_id IN "
-                                     "(SELECT trace_id FROM calls WHERE id > ?)", (lo,))
+                        conn.execute(ADOPT_ORPHANS, (lo,))
                 added: Optional[List[Any]] = None
                 if inserted != expected:  # some were stored already (an export retried): roll up what went in
                     added = conn.execute(f"SELECT {ROLLUP_SELECT} FROM calls WHERE id > ?", (lo,)).fetchall()
@@ -295,13 +294,23 @@ def serve(writer: Writer, inp: BinaryIO, out: BinaryIO) -> None:
 
 
 class Checkpointer:
-    """Copies the write-ahead log into the database from a thread of its own (the
-    writer's connection never checkpoints), so commits do not wait for it."""
+    """Copies the write-ahead log into the database from a thread of its own (the writer's
+    connection never checkpoints), so commits do not wait for the copying.
 
-    def __init__(self, path: str, every_s: float = 1.0) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        self.conn.execute("PRAGMA busy_timeout=30000")
+    A passive checkpoint every second copies what it can while the writer goes on. The
+    log can only start over from its beginning once everything in it is copied, which,
+    with commits arriving all the time, passive checkpoints never see: so when the log
+    passes ``restart_bytes``, a RESTART checkpoint holds the writer back for the little
+    that is left to copy, and the next commit starts the log over (its file is then cut
+    back to the writer's ``journal_size_limit``)."""
+
+    def __init__(self, path: str, every_s: float = 1.0, restart_bytes: int = 64 * 1024 * 1024) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        self.page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
         self.every_s = every_s
+        self.restart_bytes = restart_bytes
+        self.restarts = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
         self._thread.start()
@@ -309,7 +318,10 @@ class Checkpointer:
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, frames, _ = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames * self.page_size > self.restart_bytes:
+                    busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    self.restarts += 0 if busy else 1
             except sqlite3.Error as exc:
                 log.debug("checkpoint: %s", exc)
 
@@ -343,6 +355,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     checkpointer = Checkpointer(options["db"]) if options["db"] != ":memory:" else None
     try:
         writer.recover()
+        writer.stats["synchronous"] = int(store._writer.execute("PRAGMA synchronous").fetchone()[0])
         write_frame(out, ("ready", os.getpid(), writer.stats))
         serve(writer, inp, out)
     except (BrokenPipeError, KeyboardInterrupt):

@@ -217,3 +217,12 @@ def test_concurrent_senders_lose_nothing(collector):
     assert stored_ids(collector.db) == set(sent)
     apps = get(collector.ui_url + "/api/apps")["apps"]
     assert sorted((a["app"], a["calls"]) for a in apps) == [(f"sender-{n}", 1000) for n in range(8)]
+
+
+def test_durable_syncs_every_commit(tmp_path):
+    with Collector(tmp_path / "n.db", otlp_port=0, ui_port=0) as c:
+        assert c.writer.stats["synchronous"] == 1  # NORMAL: survives kill -9, not a power cut
+    with Collector(tmp_path / "d.db", otlp_port=0, ui_port=0, durable=True) as c:
+        assert c.writer.stats["synchronous"] == 2  # FULL: each acknowledged commit is on disk
+        send(c, [span_pb()])
+        assert get(c.ui_url + "/api/stats")["total"]["calls"] == 1
