@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import otlp
 from .limits import Budget, Limits
 from .logs import log
-from .writer import read_frame, write_frame
+from .writer import read_frame, widen_pipe, write_frame
 
 
 class Busy(Exception):
@@ -90,7 +90,9 @@ class WriterClient:
     def _spawn(self) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "genai_tap_collector.writer", json.dumps(self.options)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
+        widen_pipe(proc.stdin.fileno())
+        widen_pipe(proc.stdout.fileno())
         ready: List[Any] = []
 
         def handshake() -> None:

@@ -66,15 +66,25 @@ def read_frame(stream: BinaryIO) -> Any:
     return pickle.loads(data)
 
 
-def _read(stream: BinaryIO, n: int) -> Optional[bytes]:
-    parts = []
-    while n:
-        chunk = stream.read(n)
-        if not chunk:
+def _read(stream: BinaryIO, n: int) -> Optional[memoryview]:
+    buf = memoryview(bytearray(n))
+    got = 0
+    while got < n:
+        k = stream.readinto(buf[got:])  # type: ignore[attr-defined]
+        if not k:
             return None
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
+        got += k
+    return buf
+
+
+def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Ask Linux for a bigger pipe buffer (fewer system calls per frame); elsewhere a no-op."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError):
+        pass
 
 
 # ---------------------------------------------------------------------------- the writer
@@ -344,6 +354,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inp = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
     out = sys.stdout.buffer
+    widen_pipe(inp.fileno())
+    widen_pipe(out.fileno())
     sys.stdout = sys.stderr  # nothing but frames on the real stdout
     try:
         store = Store(options["db"], durable=options.get("durable", False), checkpoints_elsewhere=True)
