@@ -10,9 +10,9 @@ into whole days, the hours at its ends and the minutes at its ends
 (:func:`decompose`), so any range costs a bounded number of rows, however many
 calls it holds.
 
-The latency histograms are kept four times over, each keyed by fewer
+The latency histograms are kept five times over, each keyed by fewer
 dimensions (``lat_all``: none; ``lat_app``: application; ``lat_model``: model;
-``lat_full``: application, model and API), because a percentile per
+``lat_api``: API; ``lat_full``: application, model and API), because a percentile per
 application over a week would otherwise read every (model, API) combination.
 
 The writer process adds calls to an in-memory :class:`Accumulator` as they are
@@ -59,8 +59,9 @@ class LatencyTable:
 LAT_ALL = LatencyTable("lat_all", ())
 LAT_APP = LatencyTable("lat_app", ("app",))
 LAT_MODEL = LatencyTable("lat_model", ("base_model",))
+LAT_API = LatencyTable("lat_api", ("api",))
 LAT_FULL = LatencyTable("lat_full", ("app", "base_model", "api"))
-LATENCY_TABLES = (LAT_ALL, LAT_APP, LAT_MODEL, LAT_FULL)
+LATENCY_TABLES = (LAT_ALL, LAT_APP, LAT_MODEL, LAT_API, LAT_FULL)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS roll_calls (
@@ -146,7 +147,7 @@ class Accumulator:
     def add(self, records: Iterable[Sequence[Any]], sign: int = 1) -> None:
         """Rows laid out as :data:`rows.CALL_COLUMNS` (only the aggregated fields are read)."""
         counts, errors = self.counts, self.errors
-        la, lp, lm, lf = (self.lat[lt.name] for lt in LATENCY_TABLES)
+        la, lp, lm, li, lf = (self.lat[lt.name] for lt in LATENCY_TABLES)
         aggregate_ops = rows.AGGREGATE_OPERATIONS
         for r in records:
             self.calls += 1
@@ -175,6 +176,8 @@ class Accumulator:
             lp[k2] = lp.get(k2, 0) + sign
             k3 = (m, bm, err, b)
             lm[k3] = lm.get(k3, 0) + sign
+            k5 = (m, api, err, b)
+            li[k5] = li.get(k5, 0) + sign
             k4 = (m, app, bm, api, err, b)
             lf[k4] = lf.get(k4, 0) + sign
             if err:

@@ -163,7 +163,7 @@ def test_rollups_agree_with_a_full_scan(tmp_path, seed):
         conn = sqlite3.connect(str(db))
         for table in ("roll_calls", "roll_errors"):
             assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE calls <= 0").fetchone()[0] == 0
-        for table in ("lat_all", "lat_app", "lat_model", "lat_full"):
+        for table in ("lat_all", "lat_app", "lat_model", "lat_api", "lat_full"):
             assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE n <= 0").fetchone()[0] == 0
         conn.close()
 
