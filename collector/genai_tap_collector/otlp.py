@@ -74,6 +74,7 @@ MAX_NAME_CHARS = 512
 MAX_MESSAGE_CHARS = 2000
 MAX_SCOPE_CHARS = 256
 MAX_LABEL_CHARS = 256  # app, model, API, operation, error type
+MAX_JSON_BYTES = 8 * 1024 * 1024  # an OTLP/JSON body, decompressed
 
 
 class BadPayload(ValueError):
@@ -160,6 +161,9 @@ def parse(path: str, content_type: Optional[str], body: bytes) -> Message:
         except (DecodeError, ValueError, RecursionError) as exc:
             raise BadPayload(f"body is not a protobuf {cls.__name__}: {exc}") from None
         return message
+    if len(body) > MAX_JSON_BYTES:
+        raise BadPayload(f"a JSON body of {len(body)} bytes is over the {MAX_JSON_BYTES}-byte limit for JSON "
+                         f"(decoded JSON takes many times its size); send protobuf, or smaller batches", 413)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -177,18 +181,21 @@ _ID_KEYS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8, "parentSpa
 
 
 def _ids_to_base64(node: Any) -> Any:
-    """OTLP/JSON hex IDs -> the base64 that protobuf's JSON parser expects. An ID that is
-    neither becomes empty, so that its span alone is rejected, not the whole body."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            size = _ID_KEYS.get(key)
-            if size and isinstance(value, str):
-                value = _id_base64(value, size)
-            out[key] = _ids_to_base64(value)
-        return out
-    if isinstance(node, list):
-        return [_ids_to_base64(item) for item in node]
+    """OTLP/JSON hex IDs -> the base64 that protobuf's JSON parser expects, in place (a
+    copy would double the memory a large body takes). An ID that is neither becomes
+    empty, so that its span alone is rejected, not the whole body."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                size = _ID_KEYS.get(key)
+                if size and isinstance(value, str):
+                    item[key] = _id_base64(value, size)
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
     return node
 
 

@@ -339,3 +339,10 @@ def test_export_response_is_an_otlp_response(collector):
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.headers["Content-Type"] == PB
         assert ExportTraceServiceResponse.FromString(resp.read()) == ExportTraceServiceResponse()
+
+
+def test_json_bodies_have_a_lower_limit(limited):
+    c = limited()
+    big = json.dumps({"resourceSpans": [], "padding": "p" * (9 * MiB)}).encode()  # decoded JSON is many times larger
+    raw = raw_http(c.otlp_port, head(content_type="application/json", extra=f"Content-Length: {len(big)}\r\n\r\n") + big)
+    assert statuses(raw) == [413] and b"limit for JSON" in raw
