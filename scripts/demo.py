@@ -173,7 +173,8 @@ def main() -> int:
     rules = WORK / "alert-rules.toml"
     rules.write_text(RULES.format(smtp_port=mailbox.port))
     otlp_port, ui_port = free_or(args.otlp_port), free_or(args.ui_port)
-    collector = Collector(WORK / "collector.db", otlp_port=otlp_port, ui_port=ui_port, rules=str(rules)).start()
+    collector = Collector(WORK / "collector.db", otlp_port=otlp_port, ui_port=ui_port, grpc_port=free_or(4317),
+                          rules=str(rules)).start()
     say("[3/5]", "genai-tap collector", f"OTLP {collector.otlp_url}, UI {collector.ui_url}")
     for note in (port_note(collector.otlp_port, args.otlp_port), port_note(collector.ui_port, args.ui_port)):
         if note:
