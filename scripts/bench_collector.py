@@ -462,6 +462,8 @@ def main() -> int:
         sent = 0
         for (name, feed), gz in zip(phases, pregzipped):
             cpu0 = collector.cpu_s()
+            own0 = time.process_time()
+            w0 = json.loads(urllib.request.urlopen(collector.ui + "/api/health", timeout=600).read())["received"]["writer"]
             senders = [Sender(kind, collector, feed, gz) for kind in kinds]
             t = time.perf_counter()
             for s in senders:
@@ -479,8 +481,14 @@ def main() -> int:
             print(f"ingest, {name}: {n:,} spans in {elapsed:.1f}s = {n / elapsed:,.0f} spans/s "
                   f"({', '.join(f'{s.kind} {s.spans:,}' for s in senders)}; {sum(s.retries for s in senders)} retries "
                   f"asked by the collector)", flush=True)
+            own = time.process_time() - own0
             print(f"  CPU: collector {cpu[0]:.1f}s ({cpu[0] / n * 1e6:.0f} us/span), writer {sum(cpu[1:]):.1f}s "
-                  f"({sum(cpu[1:]) / n * 1e6:.0f} us/span) = {sum(cpu) / elapsed:.2f} cores", flush=True)
+                  f"({sum(cpu[1:]) / n * 1e6:.0f} us/span) = {sum(cpu) / elapsed:.2f} cores; the senders here "
+                  f"{own / elapsed:.2f} cores", flush=True)
+            w1 = json.loads(urllib.request.urlopen(collector.ui + "/api/health", timeout=600).read())["received"]["writer"]
+            print("  writer: " + ", ".join(f"{k} {(w1[k] - w0[k]) / n * 1e6:.0f} us/span" for k in
+                                           ("commit_cpu_s", "rollup_cpu_s", "retention_cpu_s")) +
+                  f", {n / max(w1['transactions'] - w0['transactions'], 1):,.0f} spans per transaction", flush=True)
         health = json.loads(urllib.request.urlopen(collector.ui + "/api/health", timeout=600).read())
         stored = health["stored_spans"]
         print(f"stored: {stored:,} of {sent:,} spans sent" + ("" if stored == sent else "  <-- LOSS"), flush=True)

@@ -101,8 +101,9 @@ class Writer:
         self.orphan_limit = orphan_limit
         self.retention_every_s = retention_every_s
         self.accumulator = rollups.Accumulator()
-        self.stats: Dict[str, int] = {"committed_calls": 0, "committed_spans": 0, "deleted_calls": 0,
-                                      "deleted_spans": 0, "failures": 0, "transactions": 0}
+        self.stats: Dict[str, Any] = {"committed_calls": 0, "committed_spans": 0, "deleted_calls": 0,
+                                      "deleted_spans": 0, "failures": 0, "transactions": 0, "commit_cpu_s": 0.0,
+                                      "rollup_cpu_s": 0.0, "retention_cpu_s": 0.0}
         self._max_id = 0
         self._orphans = True
         self._last_flush = time.monotonic()
@@ -129,6 +130,13 @@ class Writer:
     def commit(self, batches: List[Tuple[Any, ...]]) -> Optional[str]:
         """Insert ``batches`` (calls, spans, resources, metrics) in one transaction;
         returns None, or why it failed (nothing of it is then stored)."""
+        cpu = time.thread_time()
+        try:
+            return self._commit(batches)
+        finally:
+            self.stats["commit_cpu_s"] += time.thread_time() - cpu
+
+    def _commit(self, batches: List[Tuple[Any, ...]]) -> Optional[str]:
         now = time.time_ns()
         try:
             with self.store.transaction() as conn:
@@ -173,6 +181,13 @@ class Writer:
         """Write the accumulated rollups and advance ``rolled_to``."""
         if not self.accumulator and not force:
             return
+        cpu = time.thread_time()
+        try:
+            self._flush()
+        finally:
+            self.stats["rollup_cpu_s"] += time.thread_time() - cpu
+
+    def _flush(self) -> None:
         accumulator, self.accumulator = self.accumulator, rollups.Accumulator()
         try:
             with self.store.transaction() as conn:
@@ -211,9 +226,13 @@ class Writer:
             self._next_size_check = now + 5.0
             if self.store.size_bytes() > self.max_db_bytes:
                 self._retention_active = True
-        if self._retention_active and not self._retention_chunk():
-            self._retention_active = False
-            self._next_retention = now + self.retention_every_s
+        if self._retention_active:
+            cpu = time.thread_time()
+            done = not self._retention_chunk()
+            self.stats["retention_cpu_s"] += time.thread_time() - cpu
+            if done:
+                self._retention_active = False
+                self._next_retention = now + self.retention_every_s
 
     def _retention_chunk(self) -> bool:
         """Delete one chunk of the oldest data past the age or size limit; False when done.
