@@ -121,3 +121,22 @@ def test_grpc_off_and_a_busy_port_says_so(tmp_path):
         with Collector(tmp_path / "other.db", otlp_port=0, ui_port=0, grpc_port=0) as first:
             with pytest.raises(OSError, match="OTLP/gRPC"):
                 Collector(tmp_path / "clash.db", otlp_port=0, ui_port=0, grpc_port=first.grpc_port).start()
+
+
+def test_grpc_requests_need_the_token_when_one_is_set(tmp_path):
+    token = "grpc-token-0123456789abcdef"
+    with Collector(tmp_path / "t.db", otlp_port=0, ui_port=0, auth_token=token) as c:
+        with grpc.insecure_channel(c.grpc_address) as channel:
+            export = channel.unary_unary(TRACE_EXPORT)
+            with pytest.raises(grpc.RpcError) as err:
+                export(request_pb([span_pb()]), timeout=30)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError) as err:
+                export(request_pb([span_pb()]), timeout=30, metadata=[("authorization", "Bearer wrong-token-0123456789")])
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        s = Sender(None, "with-token")
+        s.provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
+            endpoint=c.grpc_url, insecure=True, headers=(("authorization", f"Bearer {token}"),))))
+        s.call("amazon.nova-lite-v1:0")
+        s.close()
+        assert c.store.span_count() == 1
