@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-instructions clean
+.PHONY: demo test bench bench-async bench-instructions clean
 
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
@@ -18,6 +18,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) scripts/bench.py
+
+# the same for async calls through aiobotocore, beside the sync ones (peers' venvs: .venv-bench/<peer>-aio)
+bench-async: $(VENV)/.installed
+	$(PY) scripts/bench.py --async
 
 # instructions per call under valgrind (needs valgrind, and the peers' venvs `make bench` creates)
 bench-instructions: $(VENV)/.installed
