@@ -44,6 +44,16 @@ How it measures
   OpenTelemetry SDK pinned to the versions of the project's ``.venv``. On another
   Python: ``GENAI_TAP_BENCH_VENV=.venv-py3.12 .venv-py3.12/bin/python scripts/bench.py``
   (the peers then go under ``.venv-bench-py3.12/``).
+* Async (``--async``, ``make bench-async``). The same, for calls through
+  aiobotocore: async InvokeModel (body read with ``await body.read()``), Converse,
+  a 20-chunk ConverseStream consumed with ``async for``, and 8 Converse calls awaited
+  together, beside the sync operations they are compared with, in the same rounds.
+  Each worker has one event loop; a block is one task awaiting its calls one after
+  another. The peers run from venvs of their own (``.venv-bench/<name>-aio``, with
+  aiobotocore and its HTTP stack pinned to the project's: aiobotocore accepts only a
+  narrow range of botocore). A configuration that delivers no span for its async
+  warm-up calls is reported as not tracing async and not timed on them; ddtrace's
+  aiobotocore integration makes APM spans only, so there it is a reference row.
 
 Everything here imports only the standard library at module level: the same
 file is the worker in every virtualenv.
@@ -2046,6 +2056,7 @@ def coordinator(args: argparse.Namespace) -> int:
             "thread_cpu_us_per_call": bench.thread_us, "unavailable": bench.unavailable,
             "paired_added_us": bench.paired, "paired_thread_cpu_us": bench.paired_thread, "direct": bench.direct,
             "failed": {c.name: c.failed for c in bench.cfgs if c.failed},
+            "async_not_measured": {c.name: c.op_failed for c in bench.cfgs if c.op_failed},
         }, indent=1))
     return 0
 
