@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import threading
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -52,11 +53,19 @@ def aio_env(det_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any
 
 
 def aio_client() -> Any:
-    """An aiobotocore Bedrock Runtime client (an async context manager)."""
+    """An aiobotocore Bedrock Runtime client (an async context manager); made through
+    aioboto3's session instead when GENAI_TAP_TEST_ASYNC_CLIENTS=aioboto3 (the dependency
+    matrix's aioboto3 set, scripts/test_matrix.py)."""
     from aiobotocore.config import AioConfig
+
+    config = AioConfig(retries={"total_max_attempts": 1, "mode": "standard"})
+    if os.environ.get("GENAI_TAP_TEST_ASYNC_CLIENTS") == "aioboto3":
+        import aioboto3
+
+        return aioboto3.Session().client("bedrock-runtime", config=config)
     from aiobotocore.session import get_session
 
-    return get_session().create_client("bedrock-runtime", config=AioConfig(retries={"total_max_attempts": 1, "mode": "standard"}))
+    return get_session().create_client("bedrock-runtime", config=config)
 
 
 def sync_client() -> Any:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from .. import semconv as sc
 from .._version import __version__
 from ..finisher import start_daemon
+from .otel_logging import export_trouble, warn_setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord
@@ -206,7 +207,7 @@ class OwnHistograms:
         try:
             self._exporter.export(data, timeout_millis=timeout_s * 1000)
         except Exception as exc:  # older exporters raise when the endpoint is down; newer ones log
-            _export_failed(exc)
+            export_trouble("genai-tap: exporting GenAI metrics failed (%s: %s).", type(exc).__name__, exc)
 
     def flush(self, timeout_s: float) -> None:
         self.export(timeout_s)
@@ -217,28 +218,41 @@ class OwnHistograms:
         self._exporter.shutdown(timeout_millis=timeout_s * 1000)
 
 
-_failures: "set[str]" = set()
-
-
-def _export_failed(exc: Exception) -> None:
-    """Say once per kind of failure, in one line, that metrics could not be exported."""
-    from ..guard import logger
-
-    kind = type(exc).__name__
-    level = 30 if kind not in _failures else 10  # WARNING the first time, then DEBUG
-    _failures.add(kind)
-    logger().log(level, "genai-tap: exporting GenAI metrics failed (%s: %s)", kind, exc)
+def own_points_fit() -> bool:
+    """True where genai-tap can hand the SDK's OTLP exporter its own points: the SDK's
+    metric data classes take the keyword arguments genai-tap gives them (the SDK does not
+    promise them; an SDK MeterProvider takes the instruments where they do not)."""
+    try:
+        own = OwnHistograms(None, None)
+        own._series[("duration", (sc.OP_CHAT,) + (None,) * (len(_KEYS) - 1), None)] = series = _Series(sc.DURATION_BUCKETS, 1)
+        series.add(0.5)
+        data = own.metrics_data()
+        point = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points[0]
+        return point.count == 1 and point.sum == 0.5 and point.bucket_counts[6] == 1 and point.explicit_bounds[0] == 0.01
+    except Exception:  # noqa: BLE001 - anything unexpected: the SDK's own instruments
+        return False
 
 
 def _delta_temporality() -> bool:
-    """Histograms are delta under the ``delta`` and ``lowmemory`` preferences, as in the SDK."""
-    value = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "cumulative").strip().lower()
+    """Histograms and counters are delta under the ``delta`` and ``lowmemory`` preferences,
+    as in the SDK."""
+    variable = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+    value = os.environ.get(variable, "").strip().lower()
+    if value and value not in ("cumulative", "delta", "lowmemory"):
+        warn_setting(variable, value, "cumulative, delta, lowmemory", "Using cumulative.")
     return value in ("delta", "lowmemory")
 
 
 def _interval_s() -> float:
-    try:
-        millis = float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "60000"))
-    except ValueError:
-        millis = 60000.0
+    variable = "OTEL_METRIC_EXPORT_INTERVAL"
+    value = os.environ.get(variable, "").strip()
+    millis = 60000.0
+    if value:
+        try:
+            millis = float(value)
+            if millis <= 0:
+                raise ValueError(value)
+        except ValueError:
+            millis = 60000.0
+            warn_setting(variable, value, "a positive number of milliseconds", "Using 60000.")
     return max(millis, 100.0) / 1000.0

@@ -1,0 +1,111 @@
+"""What the OpenTelemetry SDK says about genai-tap's exports, said once, through genai-tap.
+
+When genai-tap runs its own OpenTelemetry providers, a collector that is down, hangs or
+fails makes the SDK's exporters and processors log on every attempt ("Transient error …
+retrying", "Failed to export …", tracebacks from older SDKs), on the app's stderr. The app
+did not ask for any of it. So the records of the SDK's exporter and processor loggers are
+taken off those loggers and given to the ``genai_tap`` logger instead: the first problem
+as one WARNING line, everything after it at DEBUG (``GENAI_TAP_LOG_LEVEL=DEBUG`` shows
+each one). The same gate holds genai-tap's own line about an exit flush that ran out of
+time, so an app whose collector is unreachable gets one line in all.
+
+Each OpenTelemetry setting genai-tap reads itself and cannot use gets one warning
+(:func:`warn_setting`), however many exporters read it, and the SDK's own complaint about
+the same variable is then only logged at DEBUG.
+
+The SDK rate-limits some of its loggers with a filter of its own, in a private module
+(``opentelemetry.sdk._shared_internal``); genai-tap does not use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterable, Set, Tuple
+
+from ..guard import logger
+
+#: the loggers of the OTLP exporters (every module below this) and of the SDK's batch
+#: processors, metric readers and environment parsing (OpenTelemetry 1.36 to 1.45); they are
+#: made before genai-tap's providers, so that what the SDK logs while they are made is caught
+EXPORTERS = "opentelemetry.exporter"
+SDK_LOGGERS = (
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.metrics._internal.export",
+    "opentelemetry.sdk._logs._internal.export",
+    "opentelemetry.sdk.environment_variables._internal",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.common.http",
+)
+
+_lock = threading.Lock()
+_said_trouble = False
+_warned: Set[Tuple[str, str]] = set()
+_variables: Set[str] = set()
+
+
+def export_trouble(message: str, *args: object) -> None:
+    """Log a problem exporting genai-tap's telemetry: WARNING the first time in this
+    process, DEBUG after that."""
+    global _said_trouble
+    with _lock:
+        first, _said_trouble = not _said_trouble, True
+    if first:
+        logger().warning(message + " Further export problems are logged at DEBUG (GENAI_TAP_LOG_LEVEL=DEBUG).", *args)
+    else:
+        logger().debug(message, *args)
+
+
+def warn_setting(variable: str, value: str, accepted: str, instead: str) -> None:
+    """One warning per variable and value: what was read, what is accepted, what genai-tap does."""
+    with _lock:
+        if (variable, value) in _warned:
+            return
+        _warned.add((variable, value))
+        _variables.add(variable)
+    logger().warning("genai-tap: %s=%r is not supported; accepted values: %s. %s", variable, value, accepted, instead)
+
+
+class _Reroute(logging.Filter):
+    """Takes a record off an SDK logger and logs it through genai-tap instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted: drop it quietly
+            return False
+        first_line = text.strip().splitlines()[0][:500] if text.strip() else record.name
+        if record.levelno < logging.WARNING or any(v in text for v in _variables):
+            logger().debug("genai-tap: %s: %s", record.name, first_line, exc_info=record.exc_info)
+        else:
+            export_trouble("genai-tap: exporting telemetry failed: %s.", first_line.rstrip("."))
+            if record.exc_info:
+                logger().debug("genai-tap: %s: %s", record.name, first_line, exc_info=record.exc_info)
+        return False
+
+
+_FILTER = _Reroute()
+
+
+def quiet_exporter_logs(names: Iterable[str] = SDK_LOGGERS) -> None:
+    """Reroute the records of the exporter and processor loggers: ``names``, and every
+    exporter logger that exists now."""
+    found = [n for n in list(logging.Logger.manager.loggerDict) if n.startswith(EXPORTERS)]
+    for name in [*names, *found]:
+        log = logging.getLogger(name)
+        if _FILTER not in log.filters:
+            log.addFilter(_FILTER)
+
+
+def reset() -> None:
+    """Forget what was said (tests)."""
+    global _said_trouble
+    with _lock:
+        _said_trouble = False
+        _warned.clear()
+        _variables.clear()
