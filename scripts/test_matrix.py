@@ -272,7 +272,8 @@ def run_set(s: Set, pytest_args: List[str]) -> Result:
         freeze = subprocess.run([vpy, "-m", "pip", "freeze", "--all"], capture_output=True, text=True).stdout.split()
         have = dict(line.lower().split("==", 1) for line in freeze if "==" in line)
         versions = " ".join(f"{n} {have[n]}" for n in VERSIONS if n in have)
-        cmd = [vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", *s.tests, *[f"--deselect={d}" for d in s.deselect], *pytest_args]
+        tests = [t for t in s.tests if (ROOT / t).exists()]
+        cmd = [vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, *[f"--deselect={d}" for d in s.deselect], *pytest_args]
         log("$ " + " ".join(cmd))
         log("versions: " + versions)
         env = dict(os.environ, **s.env)

@@ -31,8 +31,8 @@ from .. import semconv as sc
 from .._version import __version__
 from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
-from .otel_logging import export_trouble, quiet_exporter_logs, warn_setting
-from .otel_metrics import OwnHistograms, SdkInstruments, own_points_fit
+from .otel_logging import export_trouble, quiet_exporter_logs, setting_up, warn_setting
+from .otel_metrics import OwnHistograms, SdkInstruments, delta_temporality, interval_s, own_points_fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
@@ -86,13 +86,21 @@ class OtelSink(Sink):
 
     def __init__(self, config: "Config", tracer_provider=None, meter_provider=None, logger_provider=None) -> None:
         super().__init__(config)
+        with setting_up():
+            self._set_up(config, tracer_provider, meter_provider, logger_provider)
+
+    def _set_up(self, config: "Config", tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> None:
         self._owned: List[Any] = []
         tracer_provider = tracer_provider or _given.get("tracer")
         meter_provider = meter_provider or _given.get("meter")
         mp = meter_provider or _global_meter_provider()
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
         if mp is None or tp is None or (config.content_in_event and logger_provider is None):
-            quiet_exporter_logs()  # genai-tap makes providers: what their exporters log goes through genai-tap
+            # genai-tap makes providers: what their exporters log goes through genai-tap,
+            # from the moment they are made (their modules are imported first, so that every
+            # logger they log to exists and is caught)
+            _import_exporters()
+            quiet_exporter_logs()
         self._metrics: Any = None
         if mp is not None:
             self._metrics = SdkInstruments(mp)
@@ -549,6 +557,27 @@ def _exporter_choice(variable: str) -> Optional[str]:
     return "otlp"
 
 
+def _import_exporters() -> None:
+    """Check the settings genai-tap reads (each bad one said once, before the SDK reads it),
+    then import the SDK's export modules and the OTLP exporters genai-tap is about to make."""
+    import importlib
+
+    _exporter_choice("OTEL_TRACES_EXPORTER")
+    _exporter_choice("OTEL_METRICS_EXPORTER")
+    interval_s()
+    delta_temporality()
+    names = ["opentelemetry.sdk.trace.export", "opentelemetry.sdk.metrics.export", "opentelemetry.sdk._logs.export"]
+    for signal, module in (("TRACES", "trace_exporter"), ("METRICS", "metric_exporter"), ("LOGS", "_log_exporter")):
+        protocol = _protocol(signal)
+        _endpoint(signal, protocol)
+        names.append(f"opentelemetry.exporter.otlp.proto.{'grpc' if protocol == 'grpc' else 'http'}.{module}")
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def _resource() -> Any:
     from opentelemetry.sdk.resources import Resource
 
@@ -615,7 +644,8 @@ def _own_meter_provider(exporter: Any) -> Any:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    return MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter)], resource=_resource(), shutdown_on_exit=False)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s() * 1000)
+    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
 
 
 def _own_logger_provider() -> Any:

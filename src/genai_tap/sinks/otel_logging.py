@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Iterable, Set, Tuple
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Set, Tuple
 
 from ..guard import logger
 
@@ -71,6 +72,23 @@ def warn_setting(variable: str, value: str, accepted: str, instead: str) -> None
     logger().warning("genai-tap: %s=%r is not supported; accepted values: %s. %s", variable, value, accepted, instead)
 
 
+_setting_up = 0
+_said: Set[str] = set()
+
+
+@contextmanager
+def setting_up() -> Iterator[None]:
+    """While genai-tap makes its providers, what the SDK logs is about settings, not exports:
+    said once each through genai-tap (or only at DEBUG when genai-tap already warned about that
+    variable or value)."""
+    global _setting_up
+    _setting_up += 1
+    try:
+        yield
+    finally:
+        _setting_up -= 1
+
+
 class _Reroute(logging.Filter):
     """Takes a record off an SDK logger and logs it through genai-tap instead."""
 
@@ -80,8 +98,14 @@ class _Reroute(logging.Filter):
         except Exception:  # noqa: BLE001 - a record that cannot be formatted: drop it quietly
             return False
         first_line = text.strip().splitlines()[0][:500] if text.strip() else record.name
-        if record.levelno < logging.WARNING or any(v in text for v in _variables):
+        known = any(v in text for v in _variables) or any(len(v) > 2 and v in text for _, v in _warned)
+        if record.levelno < logging.WARNING or known:
             logger().debug("genai-tap: %s: %s", record.name, first_line, exc_info=record.exc_info)
+        elif _setting_up:
+            with _lock:
+                new = first_line not in _said
+                _said.add(first_line)
+            logger().log(logging.WARNING if new else logging.DEBUG, "genai-tap: OpenTelemetry SDK: %s", first_line)
         else:
             export_trouble("genai-tap: exporting telemetry failed: %s.", first_line.rstrip("."))
             if record.exc_info:
@@ -109,3 +133,4 @@ def reset() -> None:
         _said_trouble = False
         _warned.clear()
         _variables.clear()
+        _said.clear()

@@ -124,8 +124,8 @@ class OwnHistograms:
     def __init__(self, exporter: Any, resource: Any) -> None:
         self._exporter = exporter
         self._resource = resource
-        self._delta = _delta_temporality()
-        self._interval = _interval_s()
+        self._delta = delta_temporality()
+        self._interval = interval_s()
         self._lock = threading.Lock()
         self._series: Dict[Tuple[str, Tuple[Any, ...], Optional[str]], _Series] = {}
         self._start_ns = time.time_ns()
@@ -233,7 +233,7 @@ def own_points_fit() -> bool:
         return False
 
 
-def _delta_temporality() -> bool:
+def delta_temporality() -> bool:
     """Histograms and counters are delta under the ``delta`` and ``lowmemory`` preferences,
     as in the SDK."""
     variable = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
@@ -243,7 +243,8 @@ def _delta_temporality() -> bool:
     return value in ("delta", "lowmemory")
 
 
-def _interval_s() -> float:
+def interval_s() -> float:
+    """Seconds between metric exports, from OTEL_METRIC_EXPORT_INTERVAL (milliseconds)."""
     variable = "OTEL_METRIC_EXPORT_INTERVAL"
     value = os.environ.get(variable, "").strip()
     millis = 60000.0
