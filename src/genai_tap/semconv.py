@@ -32,7 +32,8 @@ RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # v1.41
+USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST = "gen_ai.usage.cache_write.input_tokens"  # the name now (with the opt-in)
 USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -40,6 +41,7 @@ OUTPUT_MESSAGES = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 TOKEN_TYPE = "gen_ai.token.type"
+TOKEN_MODALITY = "gen_ai.token.modality"  # with the latest conventions, on the usage counters
 AGENT_ID = "gen_ai.agent.id"
 AGENT_NAME = "gen_ai.agent.name"
 AGENT_VERSION = "gen_ai.agent.version"
@@ -94,6 +96,9 @@ OP_GENERATE_CONTENT = "generate_content"
 OP_INVOKE_AGENT = "invoke_agent"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_RETRIEVAL = "retrieval"
+TOKEN_MODALITY_UNKNOWN = "unknown"
+#: the operations the latest conventions call inference (their metrics are gen_ai.client.inference.*)
+INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 ERROR_TYPE_OTHER = "_OTHER"
@@ -106,6 +111,34 @@ METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+# the conventions as they are now (semantic-conventions-genai), with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental;
+# gen_ai.client.operation.duration stays for operations that are neither inference nor embeddings
+METRIC_INFERENCE_DURATION = "gen_ai.client.inference.duration"
+METRIC_INFERENCE_TIME_TO_FIRST_CHUNK = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.inference.time_per_output_chunk"
+METRIC_USAGE_INPUT_TOKENS = "gen_ai.client.inference.usage.input_tokens"
+METRIC_USAGE_OUTPUT_TOKENS = "gen_ai.client.inference.usage.output_tokens"
+METRIC_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.client.inference.usage.reasoning.output_tokens"
+METRIC_INFERENCE_INPUT_TOKENS = "gen_ai.client.inference.operation.input_tokens"
+METRIC_INFERENCE_OUTPUT_TOKENS = "gen_ai.client.inference.operation.output_tokens"
+METRIC_EMBEDDINGS_DURATION = "gen_ai.client.embeddings.duration"
+METRIC_EMBEDDINGS_INPUT_TOKENS = "gen_ai.client.embeddings.operation.input_tokens"
+
+# --- the semantic-conventions opt-in ----------------------------------------------------
+STABILITY_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+OPT_IN_GEN_AI_LATEST = "gen_ai_latest_experimental"
+
+
+def latest_experimental() -> bool:
+    """True when OTEL_SEMCONV_STABILITY_OPT_IN (a comma-separated list, as the OpenTelemetry
+    instrumentations read it) has ``gen_ai_latest_experimental``: the GenAI conventions as
+    they are now instead of the published v1.41 names."""
+    import os
+
+    values = os.environ.get(STABILITY_OPT_IN, "").split(",")
+    return OPT_IN_GEN_AI_LATEST in {v.strip().lower() for v in values}
 
 # Advisory bucket boundaries from the conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

@@ -102,15 +102,21 @@ class OtelSink(Sink):
             _import_exporters()
             quiet_exporter_logs()
         self._metrics: Any = None
+        #: the GenAI conventions as they are now (OTEL_SEMCONV_STABILITY_OPT_IN), else v1.41's names
+        self._latest = sc.latest_experimental()
+        self._cache_write = sc.USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST if self._latest else sc.USAGE_CACHE_WRITE_INPUT_TOKENS
         if mp is not None:
-            self._metrics = SdkInstruments(mp)
+            self._metrics = SdkInstruments(mp, self._latest)
         elif _exporter_choice("OTEL_METRICS_EXPORTER") is not None:
             # genai-tap's own: its histograms where the SDK's data classes are as expected
             # (own_points_fit), and an SDK MeterProvider for the SDK's own processor metrics,
             # which takes genai-tap's instruments as well where they are not
             mp = _own_meter_provider(_metric_exporter())
             self._owned.append(mp)
-            self._metrics = OwnHistograms(_metric_exporter(), _resource()) if own_points_fit() else SdkInstruments(mp)
+            if own_points_fit():
+                self._metrics = OwnHistograms(_metric_exporter(), _resource(), self._latest)
+            else:
+                self._metrics = SdkInstruments(mp, self._latest)
         #: with genai-tap's own provider, the span processor finished spans go to (None: SDK spans)
         self._processor: Any = None
         if tp is None:
@@ -271,7 +277,7 @@ class OtelSink(Sink):
         _put(a, sc.USAGE_INPUT_TOKENS, rec.input_tokens)
         _put(a, sc.USAGE_OUTPUT_TOKENS, rec.output_tokens)
         _put(a, sc.USAGE_CACHE_READ_INPUT_TOKENS, rec.cache_read_input_tokens)
-        _put(a, sc.USAGE_CACHE_WRITE_INPUT_TOKENS, rec.cache_write_input_tokens)
+        _put(a, self._cache_write, rec.cache_write_input_tokens)
         _put(a, sc.USAGE_REASONING_OUTPUT_TOKENS, rec.reasoning_output_tokens)
         _put(a, sc.AWS_REQUEST_ID, rec.request_id)
         _put(a, sc.AWS_BEDROCK_GUARDRAIL_ID, rec.guardrail_id)
