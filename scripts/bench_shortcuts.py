@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 NOVA = "amazon.nova-lite-v1:0"
 
@@ -101,7 +101,8 @@ def spans(calls: int, rounds: int) -> None:
     for name, (app, total) in results.items():
         print(f"spans  {name:16} app's thread {app:6.1f} µs   start+release+finish {total:6.1f} µs")
     gain = results["SDK spans"][1] - results["finished spans"][1]
-    print(f"spans  gain: {gain:.1f} µs a call in all, {results['SDK spans'][0] - results['finished spans'][0]:.1f} µs of it on the app's thread")
+    app_gain = results["SDK spans"][0] - results["finished spans"][0]
+    print(f"spans  gain: {gain:.1f} µs a call in all, {app_gain:.1f} µs of it on the app's thread")
 
 
 def metrics(calls: int, rounds: int) -> None:
