@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule
+from . import PII_DETECTORS, SECRET_DETECTORS
+from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule, Span, Text
 
 # A value after ``name =`` / ``name: `` / ``"name": "``, as in env files, YAML, JSON, headers.
 _ASSIGN = r"""(?:["']?\s*(?:=>|[:=])\s*["']?)"""
@@ -177,16 +179,6 @@ def _literal_prefix(pattern: str) -> str:
 
 #: detector name -> its rules, in the order they run
 SPECS: Dict[str, Tuple[Spec, ...]] = {
-    "private_key": (
-        # a whole PEM block; without its END line (cut, or pasted in part), the
-        # base64 lines that follow the BEGIN line
-        Spec(
-            r"-----BEGIN" + _PEM_LABEL + r"(?:[\s\S]{0,16384}?-----END" + _PEM_LABEL
-            + r"|(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*)",
-            "-----begin",
-            chars="-",
-        ),
-    ),
     "aws_secret_key": (
         # aws_secret_access_key = ..., "SecretAccessKey": "...", secret_key: ...
         _assignment(
@@ -302,7 +294,16 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
     ),
     "phone": (
         # international, with a leading +
-        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", chars="+", validate=_phone_number, on=DIGITS),
+        # (each group of digits taken whole, (?=(#{1,4}))\1, so that a run of digits is
+        # not split every possible way before the match fails; a dot and a digit after
+        # it are the next number's: +44 20 7946 0958 10.0.0.1)
+        Spec(
+            r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?(?=(#{1,4}))\1\)?){2,6}(?![\w#]|\.#)",
+            r"\+",
+            chars="+",
+            validate=_phone_number,
+            on=DIGITS,
+        ),
         # North American: (555) 123-4567, 555-123-4567, 555.123.4567
         Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", chars="(", on=DIGITS),
         Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
@@ -365,12 +366,65 @@ def env_rules(environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
     return [LiteralRule(kind, value) for value, kind in sorted(found.items(), key=lambda kv: -len(kv[0]))]
 
 
+class PemRule(Rule):
+    """PEM private keys: a whole block, BEGIN line to END line; without its END line
+    (cut, or pasted in part), the BEGIN line and the base64 lines that follow it.
+
+    Not one regular expression: ``BEGIN ... (anything, lazily) ... END`` makes Python's
+    ``re`` scan up to :data:`PEM_REACH` characters for every BEGIN line, so a text of
+    repeated BEGIN lines costs that many characters each. Here the END lines are found
+    in one pass, and each BEGIN line looks its END up by position.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("private_key", "-----begin", (frozenset("-"),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        value = text.value
+        begin = _PEM_BEGIN.search(value)
+        if begin is None:
+            return
+        body = begin.end()
+        ends = [(m.start(), m.end()) for m in _PEM_END.finditer(value, body)]
+        starts = [start for start, _ in ends]
+        while begin is not None:
+            body = begin.end()
+            i = bisect_left(starts, body)
+            if i < len(ends) and ends[i][0] - body <= PEM_REACH:
+                stop = ends[i][1]
+            else:
+                stop = _PEM_BODY.match(value, body).end()  # type: ignore[union-attr]  # matches the empty string
+            spans.append((begin.start(), stop, self))
+            begin = _PEM_BEGIN.search(value, stop)
+
+
+#: How far after its BEGIN line a PEM block's END line is looked for (a 4096-bit RSA
+#: key is about 3.2 KB of base64).
+PEM_REACH = 16384
+_PEM_BEGIN = re.compile(r"-----BEGIN" + _PEM_LABEL)
+_PEM_END = re.compile(r"-----END" + _PEM_LABEL)
+# base64 lines, also with JSON-escaped line breaks; each line a run of 16 or more
+_PEM_BODY = re.compile(r"(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*")
+
+_ORDER = SECRET_DETECTORS + PII_DETECTORS
+
+
 def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
-    """The rules of one built-in detector (each compiles its pattern when first needed)."""
+    """The rules of one built-in detector (each compiles its pattern when first needed),
+    ranked by the detector's place in :data:`SECRET_DETECTORS` + :data:`PII_DETECTORS`."""
     if name == "env_secret":
-        return env_rules(environ)
-    return [RegexRule(name, *spec) for spec in SPECS[name]]
+        found: List[Rule] = list(env_rules(environ))
+    elif name == "private_key":
+        found = [PemRule()]
+    else:
+        found = [RegexRule(name, *spec) for spec in SPECS[name]]
+    base = _ORDER.index(name) * 1000
+    for i, rule in enumerate(found):
+        rule.rank = base + i
+    return found
 
 
 def names() -> Tuple[str, ...]:
-    return ("env_secret",) + tuple(SPECS)
+    return ("env_secret", "private_key") + tuple(SPECS)
