@@ -67,8 +67,8 @@ STRUCTURAL = frozenset(
 def content_strings(values: Iterable[Any], limit: int = INDEX_CHARS) -> List[str]:
     """The string values inside ``values`` (JSON-like: dicts, lists, strings, bytes; a
     string or bytes holding a JSON object or array is decoded and walked too; keys and
-    the values of :data:`STRUCTURAL` keys left out), longest first, up to ``limit``
-    characters in all."""
+    the values of :data:`STRUCTURAL` keys left out; a JSON text counts as its strings),
+    longest first, up to ``limit`` characters in all."""
     found: Dict[str, None] = {}
     budget = [limit]
 
@@ -85,14 +85,14 @@ def content_strings(values: Iterable[Any], limit: int = INDEX_CHARS) -> List[str
                 return  # media bytes, not text anyone quotes
             value = bytes(value).decode("utf-8", "replace")
         if isinstance(value, str):
-            add(value)
-            head = value.lstrip()[:1]
-            if head in ("{", "[") and len(value) <= budget[0]:
+            if value.lstrip()[:1] in ("{", "[") and len(value) <= budget[0]:
                 try:
-                    decoded = json.loads(value)
+                    decoded = json.loads(value)  # a JSON body: its strings, not its keys
                 except ValueError:
-                    return
-                walk(decoded, depth + 1)
+                    pass
+                else:
+                    return walk(decoded, depth + 1)
+            add(value)
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 if key not in STRUCTURAL:
