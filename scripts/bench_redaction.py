@@ -106,6 +106,7 @@ def adversarial(rng: random.Random) -> Dict[str, str]:
         "base64 lines": wrapped,
         "digits": fill("4"),
         "digit groups": fill("4111 "),
+        "card after card": fill("4010 "),  # every four groups in a row are a card
         "digits + dots": fill("1.2.3.4."),
         "phone near": fill("+1 " + "2" * 24 + " "),
         "key = run": "api_key" + "=" * (SIZE - 7),
@@ -115,6 +116,7 @@ def adversarial(rng: random.Random) -> Dict[str, str]:
         "akia near": fill("AKIA" + "B" * 15 + " "),
         "akia + b64": fill("AKIAIOSFODNN7EXAMPL " + "a" * 39 + " "),
         "b64 40 runs": fill("a" * 40 + " "),
+        "b64 40 + AKIA": "AKIAIOSFODNN7EXAMPLE " + fill("aB" * 20 + " ")[21:],
         "bearer near": fill("Bearer " + "a" * 15 + " "),
         "authorization": fill("Authorization: bearer "),
         "jwt near": fill("eyJ" + "a" * 9 + ".eyJ" + "a" * 9 + " "),

@@ -258,6 +258,19 @@ def test_credit_cards(number: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("4111 1111 1111 1111 4242 4242 4242 4242", "[REDACTED:credit_card] [REDACTED:credit_card]"),
+        ("order 42 4111-1111-1111-1111 ok", "order 42 [REDACTED:credit_card] ok"),
+        ("paid 2024-03-15 4111 1111 1111 1111 2027", "paid 2024-03-15 [REDACTED:credit_card] 2027"),
+        ("ids 1234 5678 9012 3456 7890", "ids 1234 5678 9012 3456 7890"),  # no four groups in a row make a card
+    ],
+)
+def test_cards_in_longer_runs_of_digits(text: str, expected: str) -> None:
+    assert redact(text, "credit_card") == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "card 4111 1111 1111 1112",  # Luhn fails

@@ -35,11 +35,13 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left
+from itertools import accumulate
+from operator import sub
 from collections.abc import Mapping
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from . import PII_DETECTORS, SECRET_DETECTORS
-from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule, Span, Text
+from .rules import DIGIT, DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule, Span, Text
 
 # A value after ``name =`` / ``name: `` / ``"name": "``, as in env files, YAML, JSON, headers.
 _ASSIGN = r"""(?:["']?\s*(?:=>|[:=])\s*["']?)"""
@@ -186,20 +188,7 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             r"secret(?:(?<![a-z0-9]secret)|(?<=aws_secret)|(?<=awssecret))_?(?:access_?)?key",
             _SECRET_40,
         ),
-        # next to an access key ID, after it or before it
-        Spec(
-            r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])[\s\S]{0,100}?" + _SECRET_40,
-            "akia|asia",
-            chars="KS",
-            validate=_mixed_case,
-        ),
-        Spec(
-            _SECRET_40 + r"[\s\S]{0,100}?(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])",
-            "akia|asia",
-            chars="KS",
-            hints=("AKIA", "ASIA"),
-            validate=_mixed_case,
-        ),
+        # (and next to an access key ID: PairRule)
     ),
     "aws_session_token": (
         _assignment(
@@ -268,10 +257,6 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         _assignment("pwd", _word("pwd"), _value(4)),
         # user:password@host in a URL
         Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", chars="@"),
-    ),
-    "credit_card": (
-        # 13 to 19 digits in groups of 4 or more, starting with 2-6 (checked by the validator)
-        Spec(r"####(?<!#####)(?<!#[ -]####)(?:[ -]?#){9,15}(?![ -]?#)", "[0-9]{4}", validate=_card_number, on=DIGITS),
     ),
     "email": (
         Spec(
@@ -400,6 +385,126 @@ class PemRule(Rule):
             begin = _PEM_BEGIN.search(value, stop)
 
 
+class PairRule(Rule):
+    """AWS secret access keys next to an access key ID: 40 characters of base64 that mix
+    upper and lower case, ending at most :data:`NEAR` characters before an access key
+    ID or starting at most that far after one.
+
+    The key IDs are found first (a literal search); the stretches of text around them
+    are searched for 40-character runs once each, however many key IDs share them.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("aws_secret_key", "akia|asia", (frozenset("KS"),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        value = text.value
+        keys = [m.span() for m in _KEY_ID.finditer(value)]
+        if not keys:
+            return
+        reach = NEAR + 40
+        runs: List[Tuple[int, int]] = []  # every 40-character run near a key ID, in order
+        scanned = 0
+        for start, end in keys:
+            lo, hi = max(scanned, start - reach), end + reach
+            if lo >= hi:
+                continue
+            for m in _SECRET_RUN.finditer(value, lo):
+                if m.start() > hi:
+                    break
+                runs.append(m.span())
+            scanned = hi
+        if not runs:
+            return
+        starts = [a for a, _ in runs]
+        taken = set()
+        for start, end in keys:
+            i = bisect_left(starts, start - reach)
+            while i < len(runs) and runs[i][0] <= end + NEAR:
+                a, b = runs[i]
+                if (b <= start and start - b <= NEAR or a >= end) and i not in taken and _mixed_case(value[a:b]):
+                    taken.add(i)
+                    spans.append((a, b, self))
+                i += 1
+
+
+#: How near an access key ID a secret access key is looked for (characters between them).
+NEAR = 100
+_KEY_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_SECRET_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+
+
+class CardRule(Rule):
+    """Credit-card numbers: 13 to 19 digits starting with 2 to 6, unbroken or in groups of
+    4 or more split by one kind of separator (space or dash), passing the Luhn check;
+    and, in a longer run of groups of four digits, every four groups in a row that make
+    one (``4111 1111 1111 1111 4242 4242 4242 4242``; ``order 42 4111 1111 1111 1111``).
+
+    Both searches run on the copy of the text where every digit is the same character,
+    and start with a literal (four digits); a run of digits too long for a card is
+    passed over inside the regular expression, so only candidates reach Python.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("credit_card", "[0-9]{4}", (frozenset(DIGIT),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        digits = text.digit_map
+        value = text.value
+        found = _CARD.search(digits)
+        if found is not None:
+            for m in _CARD.finditer(digits, found.start()):
+                start, end = m.span()
+                if _card_number(value[start:end]):
+                    spans.append((start, end, self))
+        found = _FOUR_GROUPS.search(digits)
+        if found is not None:
+            for m in _FOUR_GROUPS.finditer(digits, found.start()):
+                self._groups(value, m.start(), value[m.start() : m.end()].split(m.group(1)), spans)
+
+    def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
+        # (sum of the Luhn parts of groups i to i+3) % 10 for every i, in C: a zero byte is a card
+        total = list(accumulate(map(_GROUP_LUHN.__getitem__, groups), initial=0))
+        windows = bytes(map((10).__rmod__, map(sub, total[4:], total)))
+        i = windows.find(0)
+        while i != -1:
+            first = start + 5 * i
+            # (the groups are four ASCII digits unless the text held NULs of its own)
+            if groups[i][0] in "23456" and "\x00" not in value[first : first + 19]:
+                spans.append((first, first + 19, self))
+                i = windows.find(0, i + 4)
+            else:
+                i = windows.find(0, i + 1)
+
+
+# 13 to 19 digits, single spaces or dashes between them, not inside a longer run (on the digit map)
+_CARD = re.compile(r"####(?<!#####)(?<!#[ -]####)(?:[ -]?#){9,15}(?![ -]?#)".replace("#", DIGIT))
+# four or more groups of four digits with the same separator, not inside a longer group
+_FOUR_GROUPS = re.compile(r"####(?<!#####)([ -])####\1####\1####(?:\1####)*(?!#)".replace("#", DIGIT))
+
+
+class _LuhnParts(Dict[str, int]):
+    """Each group of four digits' part of the Luhn sum of a 16-digit number it is one
+    of the groups of: each group starts at an even place, so its first and third digits
+    are the doubled ones, whatever the other groups are (worked out when first seen)."""
+
+    def __missing__(self, digits: str) -> int:
+        if not (len(digits) == 4 and digits.isascii() and digits.isdigit()):
+            return 0  # a NUL of the text itself, taken for a digit by the digit map (the check of a hit says no)
+        a, b, c, d = (ord(ch) - 48 for ch in digits)
+        part = _DOUBLE[a] + b + _DOUBLE[c] + d
+        self[digits] = part  # at most 10,000 entries
+        return part
+
+
+_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_GROUP_LUHN = _LuhnParts()
+
+
 #: How far after its BEGIN line a PEM block's END line is looked for (a 4096-bit RSA
 #: key is about 3.2 KB of base64).
 PEM_REACH = 16384
@@ -418,6 +523,10 @@ def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
         found: List[Rule] = list(env_rules(environ))
     elif name == "private_key":
         found = [PemRule()]
+    elif name == "credit_card":
+        found = [CardRule()]
+    elif name == "aws_secret_key":
+        found = [RegexRule(name, *spec) for spec in SPECS[name]] + [PairRule()]
     else:
         found = [RegexRule(name, *spec) for spec in SPECS[name]]
     base = _ORDER.index(name) * 1000
@@ -427,4 +536,4 @@ def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
 
 
 def names() -> Tuple[str, ...]:
-    return ("env_secret", "private_key") + tuple(SPECS)
+    return ("env_secret", "private_key", "credit_card") + tuple(SPECS)
