@@ -215,6 +215,21 @@ def test_not_api_keys(text: str) -> None:
     assert redact(text, "api_key") == text
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "api_key = os.environ['OPENAI_API_KEY']",  # read from somewhere: a call or a subscript
+        "password = getpass.getpass(prompt='Password: ')",
+        "client_secret = load_secret(name)",
+        "const apiKey = process.env.API_KEY;",  # a dotted name that names a secret
+        "password: settings.DB_PASSWORD",
+        "API_KEY=$OPENAI_API_KEY",  # a variable
+    ],
+)
+def test_code_that_names_a_secret_is_not_one(code: str) -> None:
+    assert redact(code) == code
+
+
 def test_passwords() -> None:
     assert redact("password: hunter22", "password") == "password: [REDACTED:password]"
     assert redact('{"passwd": "s3cr3t!"}', "password") == '{"passwd": "[REDACTED:password]"}'

@@ -16,8 +16,10 @@ Choices made against false positives, each covered by a test:
   case. A bare 40-character string is left alone; the process's own secret key is
   still caught anywhere by ``env_secret``.
 - A credit-card number is 13 to 19 digits starting with 2 to 6 (the card
-  networks' ranges), unbroken or in groups of 4 or more split by one kind of
-  separator (space or dash), and must pass the Luhn check.
+  networks' ranges), unbroken or grouped as cards print them (a first group of 4,
+  then groups of 3 to 6) with one kind of separator (space or dash), and must pass
+  the Luhn check; in a longer run of groups of four, any four in a row that make one
+  (cards listed one after another, a card after another number).
 - Digit rules search a copy of the text where every digit is ``\x00``; a text
   that holds ``\x00`` itself can make them match, and the validators, which see
   the original text, then say no.
@@ -58,28 +60,32 @@ def _mixed_case(value: str) -> bool:
 
 
 def luhn(digits: str) -> bool:
-    """The Luhn checksum of a string of digits."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """The Luhn checksum of a string of ASCII digits (sums of bytes, in C)."""
+    kept = digits[-1::-2]
+    doubled = digits[-2::-2].translate(_DOUBLED)  # each doubled digit as the sum of its digits
+    return (sum(kept.encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
+
+
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def _card_number(value: str) -> bool:
-    """13 to 19 digits starting with 2 to 6, in groups of 4 or more split by one kind
-    of separator (space or dash), passing the Luhn check."""
-    separators = {c for c in value if not c.isdigit()}
-    if len(separators) > 1 or not separators <= {" ", "-"} or not value.isascii():
+    """13 to 19 digits starting with 2 to 6, unbroken or in groups as cards print them
+    (a first group of 4, then groups of 3 to 6: 4-4-4-4, 4-6-5, 4-4-4-4-3) split by one
+    kind of separator (space or dash), passing the Luhn check."""
+    if not value.isascii() or value[0] not in "23456":
         return False
-    groups = value.split(separators.pop()) if separators else [value]
+    if value.isdigit():
+        return 13 <= len(value) <= 19 and luhn(value)
+    separator = " " if " " in value else "-"
+    groups = value.split(separator)
     digits = "".join(groups)
     return (
-        value[0] in "23456" and min(len(g) for g in groups) >= 4 and 13 <= len(digits) <= 19 and luhn(digits)
+        digits.isdigit()
+        and 13 <= len(digits) <= 19
+        and len(groups[0]) == 4
+        and all(3 <= len(group) <= 6 for group in groups)
+        and luhn(digits)
     )
 
 
@@ -145,11 +151,27 @@ _SEP = ("_", "-", "")  # api_key, api-key, apikey
 
 def _value(shortest: int) -> str:
     """A secret value after ``name =``: all of it when quoted (``"correct horse"``),
-    else a run of token characters; never a marker (for rules on the lower-cased text)."""
+    else a run of token characters; never a marker (for rules on the lower-cased text).
+    A value right before ``(`` or ``[`` is code (``api_key = os.environ[...]``,
+    ``password = getpass.getpass()``): the ``reject`` group says so."""
     return (
         r"(?P<value>(?!\[redacted:)"
         rf"""(?:(?<=")[^"\r\n]{{{shortest},}}(?=")|(?<=')[^'\r\n]{{{shortest},}}(?=')|{_TOKEN}{{{shortest},}}))"""
+        r"(?P<reject>(?=[(\[]))?"
     )
+
+
+def _not_a_reference(value: str) -> bool:
+    """False for what names a secret rather than holds one: ``$API_KEY``,
+    ``process.env.API_KEY``, ``settings.CLIENT_SECRET`` (a dotted name that says key,
+    secret, token or password)."""
+    if value.startswith("$"):
+        return False
+    return not (_DOTTED_NAME.fullmatch(value) and _SECRET_WORD.search(value.lower()))
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w{0,63}(?:\.[A-Za-z_]\w{0,63}){1,7}")
+_SECRET_WORD = re.compile(r"key|secret|token|passw|pwd|credential")
 
 
 _VALUE = _value(8)
@@ -169,7 +191,8 @@ _UNDERSCORE_KEYS = (
 
 def _assignment(trigger: str, name: str, value: str = _VALUE) -> Spec:
     """``name = value`` (``name`` a pattern led by the literal ``trigger``)."""
-    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER)
+    check = _not_a_reference if "(?P<reject>" in value else None
+    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER, validate=check)
 
 
 def _literal_prefix(pattern: str) -> str:
@@ -291,7 +314,8 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         ),
         # North American: (555) 123-4567, 555-123-4567, 555.123.4567
         Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", chars="(", on=DIGITS),
-        Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
+        # (one kind of separator; not the end of a decimal number, not the start of a date)
+        Spec(r"###(?<![\w(#.]###)([-. ])###\1####(?![\w#]|[-.]#)", "[0-9]{4}", on=DIGITS),
     ),
 }
 
@@ -443,7 +467,7 @@ class CardRule(Rule):
     one (``4111 1111 1111 1111 4242 4242 4242 4242``; ``order 42 4111 1111 1111 1111``).
 
     Both searches run on the copy of the text where every digit is the same character,
-    and start with a literal (four digits); a run of digits too long for a card is
+    and start with a literal (four digits); a group of digits too long for a card is
     passed over inside the regular expression, so only candidates reach Python.
     """
 
@@ -458,33 +482,48 @@ class CardRule(Rule):
         found = _CARD.search(digits)
         if found is not None:
             for m in _CARD.finditer(digits, found.start()):
-                start, end = m.span()
-                if _card_number(value[start:end]):
-                    spans.append((start, end, self))
+                if m.start("card") != -1:
+                    start, end = m.span()
+                    if _card_number(value[start:end]):
+                        spans.append((start, end, self))
         found = _FOUR_GROUPS.search(digits)
         if found is not None:
             for m in _FOUR_GROUPS.finditer(digits, found.start()):
                 self._groups(value, m.start(), value[m.start() : m.end()].split(m.group(1)), spans)
 
     def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
-        # (sum of the Luhn parts of groups i to i+3) % 10 for every i, in C: a zero byte is a card
+        """Spans of the cards among ``groups`` (four digits each, five characters apart
+        from ``start``), all in C but for one step per span: a byte per window of four
+        groups, zero where the window is a card, and windows that overlap make one span."""
+        if "\x00" in value[start : start + 5 * len(groups)]:
+            return  # NULs of the text's own, taken for digits by the digit map: not digits
         total = list(accumulate(map(_GROUP_LUHN.__getitem__, groups), initial=0))
-        windows = bytes(map((10).__rmod__, map(sub, total[4:], total)))
-        i = windows.find(0)
-        while i != -1:
-            first = start + 5 * i
-            # (the groups are four ASCII digits unless the text held NULs of its own)
-            if groups[i][0] in "23456" and "\x00" not in value[first : first + 19]:
-                spans.append((first, first + 19, self))
-                i = windows.find(0, i + 4)
-            else:
-                i = windows.find(0, i + 1)
+        count = len(groups) - 3
+        not_luhn = bytes(map(sub, total[4:], total)).translate(_NOT_TENS)  # 0: the window passes Luhn
+        not_start = value[start : start + 5 * count : 5].translate(_CARD_START).encode()  # 0: it starts with 2-6
+        windows = (int.from_bytes(not_luhn, "big") | int.from_bytes(not_start, "big")).to_bytes(count, "big")
+        for m in _HITS.finditer(windows):
+            spans.append((start + 5 * m.start(), start + 5 * (m.end() - 1) + 19, self))
 
 
-# 13 to 19 digits, single spaces or dashes between them, not inside a longer run (on the digit map)
-_CARD = re.compile(r"####(?<!#####)(?<!#[ -]####)(?:[ -]?#){9,15}(?![ -]?#)".replace("#", DIGIT))
+_NOT_TENS = bytes(0 if i % 10 == 0 else 1 for i in range(256))  # a window's Luhn sum is at most 144
+_CARD_START = str.maketrans("0123456789", "\x01\x01\x00\x00\x00\x00\x00\x01\x01\x01")
+# windows that are cards (zero bytes) less than four groups apart: they overlap
+_HITS = re.compile(rb"\x00(?:[^\x00]{0,2}\x00)*")
+
+
+# 13 to 19 digits, single spaces or dashes between them, not inside a longer group of
+# digits, a word (a hex digest) or a decimal fraction (on the digit map); four groups of
+# four are _FOUR_GROUPS's. The rest of a group of 16 or more digits that is not one is
+# matched too (without the group "card"), so that the search goes on after it rather
+# than trying (and failing) at each of its digits.
+_CARD = re.compile(
+    r"####(?:(?<![\w.#]####)(?!([ -])####\1####\1####(?![\w#]))(?P<card>(?:[ -]?#){9,15})(?![\w#])|#{12,})".replace(
+        "#", DIGIT
+    )
+)
 # four or more groups of four digits with the same separator, not inside a longer group
-_FOUR_GROUPS = re.compile(r"####(?<!#####)([ -])####\1####\1####(?:\1####)*(?!#)".replace("#", DIGIT))
+_FOUR_GROUPS = re.compile(r"####(?<![\w.#]####)([ -])####\1####\1####(?:\1####)*(?![\w#])".replace("#", DIGIT))
 
 
 class _LuhnParts(Dict[str, int]):

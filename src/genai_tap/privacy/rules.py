@@ -141,9 +141,13 @@ class RegexRule(Rule):
       returns False to veto it (Luhn check ...), True to accept it, or a number of
       characters to accept only its start (a phone number that ran into the next
       number).
+
+    A match in which a group named ``reject`` took part is not replaced (what comes
+    after the value says it is not one); unlike a failing look-ahead, it lets the
+    search go on after the match instead of trying again inside it.
     """
 
-    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "_regex", "_fallback")
+    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "has_reject", "_regex", "_fallback")
 
     def __init__(
         self,
@@ -167,6 +171,7 @@ class RegexRule(Rule):
         self.on = on
         self.validate = validate
         self.has_value = "(?P<value>" in pattern
+        self.has_reject = "(?P<reject>" in pattern
         self._regex: "Optional[re.Pattern[str]]" = None  # compiled when first needed
         self._fallback: "Optional[re.Pattern[str]]" = None
 
@@ -198,9 +203,10 @@ class RegexRule(Rule):
             return
         validate = self.validate
         has_value = self.has_value
+        has_reject = self.has_reject
         for m in regex.finditer(haystack, first.start()):
             start, end = m.span("value") if has_value else m.span()
-            if start < 0 or start == end:
+            if start < 0 or start == end or (has_reject and m.start("reject") != -1):
                 continue
             if validate is not None:
                 verdict = validate(value[start:end])
