@@ -101,6 +101,27 @@ class Mailbox:
         self.controller.stop()
 
 
+def app_env(emulator, collector) -> dict:
+    """The environment of an example app: the emulator as Bedrock, the collector as OTLP endpoint."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "AWS_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="demo",
+        AWS_SECRET_ACCESS_KEY="demo",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=emulator.url,
+        OTEL_METRIC_EXPORT_INTERVAL="5000",
+    )
+    if collector.otlp_port != 4318:  # the default endpoint was taken: point the apps at ours
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.otlp_url
+    return env
+
+
+def run_app(script: str, service: str, env: dict) -> subprocess.CompletedProcess:
+    """Run ``examples/<script>`` under ``genai-tap run`` as application ``service``."""
+    cmd = [sys.executable, "-m", "genai_tap.cli", "run", sys.executable, str(ROOT / "examples" / script)]
+    return subprocess.run(cmd, env=dict(env, OTEL_SERVICE_NAME=service), capture_output=True, text=True, timeout=120)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit after showing what was captured")
@@ -123,24 +144,14 @@ def main() -> int:
     collector = Collector(WORK / "collector.db", otlp_port=free_or(4318), ui_port=free_or(4319), rules=str(rules)).start()
     say("[3/5]", "genai-tap collector", f"OTLP {collector.otlp_url}, UI {collector.ui_url}")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GENAI_TAP_", "DD_", "AWS_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID="demo",
-        AWS_SECRET_ACCESS_KEY="demo",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=emulator.url,
-        OTEL_METRIC_EXPORT_INTERVAL="5000",
-    )
-    if collector.otlp_port != 4318:  # the default endpoint was taken: point the apps at ours
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.otlp_url
+    env = app_env(emulator, collector)
     # the batch job's model is throttled 7 times: enough to fire the alert
     emulator.add_fault("ThrottlingException", count=7, model="amazon.nova-micro-v1:0")
 
     say("[4/5]", "running the apps under `genai-tap run`:")
     failed = 0
     for script, service, what in APPS:
-        cmd = [sys.executable, "-m", "genai_tap.cli", "run", sys.executable, str(ROOT / "examples" / script)]
-        proc = subprocess.run(cmd, env=dict(env, OTEL_SERVICE_NAME=service), capture_output=True, text=True, timeout=120)
+        proc = run_app(script, service, env)
         status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
         failed += proc.returncode != 0
         print(f"        examples/{script:<22} {service:<17} {what} [{status}]")

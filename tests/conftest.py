@@ -31,6 +31,7 @@ def strict_guard(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "expect_swallowed: the test makes genai-tap swallow an error on purpose")
+    config.addinivalue_line("markers", "slow: takes more than a couple of seconds (left out of `make test-fast`)")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 from botocore.eventstream import EventStream
 
 from genai_tap import semconv as sc
+from genai_tap_bedrock.streams import watched
 
 NOVA_MSGS = [{"role": "user", "content": [{"text": "Stream me a story"}]}]
 
@@ -267,8 +268,12 @@ def test_abandoned_stream_is_ended_by_a_finalizer(sclient: Any, tap: Any) -> Non
 
 
 def test_iterator_dropped_mid_stream(sclient: Any, tap: Any) -> None:
+    """The app stops reading part-way and keeps the stream a while: the call ends when it
+    drops the stream (or closes it), as a stop by the app, not an abandoned stream."""
     stream = _converse_stream(sclient)
     next(iter(stream))  # the iterator is dropped at once: the app stopped reading
+    assert tap.spans() == []
+    del stream
     span = tap.span()
     assert span.attributes[sc.STREAM_STOPPED_EARLY] is True and span.attributes[sc.STREAM_CHUNKS] == 1
     assert sc.STREAM_ABANDONED not in span.attributes
@@ -283,7 +288,7 @@ def test_stream_is_transparent(sclient: Any, tap: Any, stream_emulator: Any) -> 
     it = iter(stream)
     next(it)
     next(it)
-    assert len(stream._self_seen) == 2  # nothing read ahead of the app
+    assert len(watched(stream).seen) == 2  # nothing read ahead of the app
     rest = list(it)
     assert len(rest) == 7 and tap.span()  # messageStart, 5 deltas, blockStop, messageStop, metadata
 
@@ -294,7 +299,7 @@ def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, stream_emulator
     stream_emulator.stream_chunks = 20
     stream = _converse_stream(sclient)
     events = list(stream)
-    held = stream._self_seen
+    held = watched(stream).seen
     deltas = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
     assert len(deltas) == 20
     assert [h for h in held if type(h) is str] == deltas
@@ -322,7 +327,7 @@ def test_without_content_capture_the_text_deltas_are_not_read(
     deltas = [i for i, e in enumerate(events) if "contentBlockDelta" in e]
     assert len(deltas) == 6
     assert read == [e for e in events if "contentBlockDelta" not in e]
-    assert abs(a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] - (stream._self_times[deltas[0]] - span.start_time) / 1e9) < 1e-9
+    assert abs(a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] - (watched(stream).times[deltas[0]] - span.start_time) / 1e9) < 1e-9
     assert a[sc.USAGE_OUTPUT_TOKENS] == events[-1]["metadata"]["usage"]["outputTokens"]
     assert a[sc.RESPONSE_FINISH_REASONS] and sc.OUTPUT_MESSAGES not in a
 
@@ -330,7 +335,7 @@ def test_without_content_capture_the_text_deltas_are_not_read(
 def test_invoke_stream_chunks_are_held_as_bytes(sclient: Any, tap: Any) -> None:
     stream = _invoke_stream(sclient, "claude")
     events = list(stream)
-    assert stream._self_seen == [e["chunk"]["bytes"] for e in events]
+    assert watched(stream).seen == [e["chunk"]["bytes"] for e in events]
     assert json.loads(tap.span().attributes[sc.OUTPUT_MESSAGES])[0]["parts"][-1]["content"].startswith("Hello from")
 
 
@@ -476,3 +481,63 @@ def test_langchain_chat_bedrock_converse_streaming_under_genai_tap_run(stream_em
     assert sc.STREAM_STOPPED_EARLY not in a
     assert "Tell me about streams" in json.loads(a[sc.OUTPUT_MESSAGES])[0]["parts"][0]["content"]
     assert a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+
+
+def test_the_app_gets_botocores_own_stream_object(sclient: Any, tap: Any) -> None:
+    """Watched in place: ``type()`` is botocore's, and the stream is freed (ending its span)
+    as soon as the app drops it, not when the cyclic garbage collector comes by."""
+    response = sclient.converse_stream(modelId="amazon.nova-lite-v1:0", messages=NOVA_MSGS)
+    stream = response["stream"]
+    assert type(stream) is EventStream
+    gc.disable()
+    try:
+        del response, stream
+        span = tap.span()
+    finally:
+        gc.enable()
+    assert span.attributes[sc.STREAM_ABANDONED] is True
+
+
+def test_a_stream_closed_in_the_expression_that_made_it(sclient: Any, tap: Any) -> None:
+    sclient.converse_stream(modelId="amazon.nova-lite-v1:0", messages=NOVA_MSGS)["stream"].close()
+    assert tap.span().attributes[sc.STREAM_STOPPED_EARLY] is True
+
+
+def _stable(span: Any) -> Dict[str, Any]:
+    volatile = {sc.AWS_REQUEST_ID, sc.RESPONSE_TIME_TO_FIRST_CHUNK}
+    return {k: v for k, v in span.attributes.items() if k not in volatile}
+
+
+@pytest.mark.parametrize("how", ["complete", "close", "error event", "invoke stream"])
+def test_the_public_proxy_exports_what_the_in_place_watch_does(
+    how: str, sclient: Any, stream_emulator: Any, tap: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream genai-tap does not know is watched through a proxy that uses only public
+    methods; for the same calls it must export exactly the same spans and metrics."""
+    from genai_tap_bedrock import streams
+
+    def run() -> None:
+        if how == "invoke stream":
+            _consume(_invoke_stream(sclient, "claude"))
+            return
+        if how == "error event":
+            stream_emulator.add_fault("modelStreamErrorException", after=3, operation="converse-stream")
+        stream = _converse_stream(sclient)
+        if how == "close":
+            next(iter(stream))
+            stream.close()
+        else:
+            _consume(stream)
+
+    run()
+    in_place = tap.spans()
+    assert len(in_place) == 1
+    tap._spans.clear()
+    monkeypatch.setattr(streams, "_in_place", lambda stream: None)
+    run()
+    proxied = tap.spans()
+    assert len(proxied) == 1
+    assert _stable(proxied[0]) == _stable(in_place[0])
+    assert (proxied[0].status.status_code, proxied[0].name) == (in_place[0].status.status_code, in_place[0].name)
+    points = tap.metric_points()
+    assert all(p.count == 2 for p in points[sc.METRIC_OPERATION_DURATION])  # both calls, one series

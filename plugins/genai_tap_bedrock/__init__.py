@@ -1,31 +1,49 @@
-"""genai-tap's Amazon Bedrock plugin: traces bedrock-runtime calls made through botocore.
+"""genai-tap's Amazon Bedrock plugin: traces Bedrock calls made through botocore and aiobotocore.
 
 Where things are:
 
-- ``interceptor.py``: the wrapt hook on ``BaseClient._make_api_call``;
-- ``operations.py``: one class per traced API (InvokeModel, Converse, StartAsyncInvoke, ...);
+- ``interceptor.py``: the wrapt hooks on ``BaseClient._make_api_call`` (botocore) and
+  ``AioBaseClient._make_api_call`` (aiobotocore, aioboto3): one per client kind, the rest shared;
+- ``operations.py``: one class per traced Bedrock Runtime API (InvokeModel, Converse, StartAsyncInvoke, ...);
 - ``model_ids.py``: model IDs, cross-region profiles and ARNs -> vendor and base model;
 - ``formats/``: one module per model family's native body format (Nova, Claude, Titan, ...);
-- ``blocks.py``: Converse content blocks (also Nova's native body).
+- ``blocks.py``: Converse content blocks (also Nova's native body);
+- ``streams.py``: event streams (sync and async) and how their events are read;
+- ``bodies.py``: InvokeModel response bodies of async clients, read as the app reads them.
 
 This module is imported at start-up, so it only declares the plugin; the rest is
-imported when botocore is.
+imported when botocore (or aiobotocore) is.
 """
 
 from genai_tap.plugin import Plugin
 
+SYNC_CLIENT = "botocore.client"
+ASYNC_CLIENT = "aiobotocore.client"
+
 
 class BedrockPlugin(Plugin):
     name = "bedrock"
-    module = "botocore.client"
+    modules = (SYNC_CLIENT, ASYNC_CLIENT)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._client_modules: list = []
 
     def install(self, module) -> None:
         from . import interceptor
 
-        self._client_module = module
-        interceptor.install(module)
+        if module.__name__ == ASYNC_CLIENT:
+            interceptor.install_async(module)
+        else:
+            interceptor.install(module)
+        self._client_modules.append(module)
 
     def uninstall(self) -> None:
         from . import interceptor
 
-        interceptor.uninstall(self._client_module)
+        for module in reversed(self._client_modules):
+            if module.__name__ == ASYNC_CLIENT:
+                interceptor.uninstall_async(module)
+            else:
+                interceptor.uninstall(module)
+        self._client_modules.clear()

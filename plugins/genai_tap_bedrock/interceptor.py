@@ -1,18 +1,27 @@
-"""The one hook: a wrapt wrapper around ``botocore.client.BaseClient._make_api_call``.
+"""The hooks: wrapt wrappers around the clients' ``_make_api_call``.
 
 Every boto3 client, including those created before genai-tap was switched on,
-goes through ``_make_api_call``. For anything but a traced ``bedrock-runtime``
-operation the wrapper costs one dictionary lookup. For a traced one it builds a
-record, lets the sinks open their spans, calls botocore, and reads the result;
-all of genai-tap's own work is guarded, so the app gets botocore's return value
-or botocore's exception object exactly as it would have.
+goes through ``botocore.client.BaseClient._make_api_call``; every aiobotocore (and
+aioboto3) client through ``aiobotocore.client.AioBaseClient._make_api_call``, a
+coroutine. Each has its own small wrapper; everything else (which calls are
+traced, the record, reading the response, errors) is shared, so a call reads the
+same through either client.
+
+For anything but a traced Bedrock operation a wrapper costs one set lookup. For a
+traced one it builds a record, lets the sinks open their spans, calls botocore,
+and reads the result; all of genai-tap's own work is guarded, so the app gets
+botocore's return value or botocore's exception object exactly as it would have.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+import importlib
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from genai_tap.finisher import start_daemon
 from genai_tap.guard import report
 from genai_tap.tap import Call, get_tap
 
@@ -21,23 +30,31 @@ from . import others
 if TYPE_CHECKING:  # pragma: no cover
     from .operations import Operation
 
-SERVICE = "bedrock-runtime"
+#: The traced operations of each Bedrock service, and the module whose ``OPERATIONS``
+#: has one class for each. How they are read, with every body format, is imported at
+#: the first of these calls, not when botocore is: an app that imports boto3 and never
+#: calls Bedrock does not pay for it.
+SERVICES: Dict[str, Tuple[str, frozenset]] = {
+    "bedrock-runtime": (
+        ".operations",
+        frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke"}),
+    ),
+}
+#: every traced operation name, of any service: the wrappers' first, cheap test
+TRACED = frozenset().union(*(names for _, names in SERVICES.values()))
+_operations: Dict[str, Dict[str, "Operation"]] = {}
 _MARK = "_genai_tap_wrapper"
-
-#: The traced operations (``operations.OPERATIONS`` has one class for each). How they are
-#: read, with every body format, is imported at the first of these calls, not when
-#: botocore is: an app that imports boto3 and never calls Bedrock does not pay for it.
-TRACED = frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke"})
-_operations: "Optional[Dict[str, Operation]]" = None
 
 # Set False by uninstall when another wrapper sits on top of ours and we cannot
 # remove ourselves from the middle of the chain: the wrapper then passes through.
 active = True
+active_async = True
 
 _servers: Dict[str, Tuple[Optional[str], Optional[int]]] = {}
 
 
 def traced_make_api_call(wrapped, instance, args, kwargs):
+    """botocore's ``_make_api_call``, traced."""
     name = args[0] if args else kwargs.get("operation_name")
     if name not in TRACED or not active:
         return wrapped(*args, **kwargs)
@@ -53,19 +70,45 @@ def traced_make_api_call(wrapped, instance, args, kwargs):
     return _succeeded(op, call, result)
 
 
-def _begin(name: str, client: Any, args: tuple, kwargs: dict) -> "Optional[Tuple[Operation, Call]]":
-    global _operations
-    try:
-        if client.meta.service_model.service_name != SERVICE:
-            return None
-        operations = _operations
-        if operations is None:  # the first call: another instrumentation may have been installed after us
-            from .operations import OPERATIONS
+def traced_make_api_call_async(wrapped, instance, args, kwargs):
+    """aiobotocore's ``_make_api_call`` (a coroutine function), traced.
 
-            others.take_over()
-            operations = _operations = OPERATIONS
-        op = operations[name]
+    Anything not traced gets aiobotocore's own coroutine, untouched. A traced call
+    gets a coroutine of ours that awaits it: the record is begun inside it, so in the
+    context of the task that awaits the call (its current span is the parent, and
+    nothing genai-tap sets there leaks into other tasks).
+    """
+    name = args[0] if args else kwargs.get("operation_name")
+    if name not in TRACED or not active_async:
+        return wrapped(*args, **kwargs)
+    return _traced_async(wrapped, instance, args, kwargs, name)
+
+
+async def _traced_async(wrapped, instance, args, kwargs, name):
+    if not _warm():
+        await _warm_up_off_the_loop()
+    begun = _begin(name, instance, args, kwargs)
+    if begun is None:
+        return await wrapped(*args, **kwargs)
+    op, call = begun
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:  # CancelledError too: the call did not complete
+        _failed(call, exc)
+        raise
+    return _succeeded(op, call, result)
+
+
+def _begin(name: str, client: Any, args: tuple, kwargs: dict) -> "Optional[Tuple[Operation, Call]]":
+    try:
+        service = client.meta.service_model.service_name
+        found = SERVICES.get(service)
+        if found is None or name not in found[1]:
+            return None
+        op = _operations_of(service).get(name)
         tap = get_tap()
+        if op is None:
+            return None
         if not tap.sinks:
             return None
         params = args[1] if len(args) > 1 else kwargs.get("api_params", {})
@@ -82,6 +125,15 @@ def _begin(name: str, client: Any, args: tuple, kwargs: dict) -> "Optional[Tuple
     except Exception as exc:
         report(f"bedrock {name}: starting the span", exc)
         return None
+
+
+def _operations_of(service: str) -> Dict[str, "Operation"]:
+    ops = _operations.get(service)
+    if ops is None:  # the first call: another instrumentation may have been installed after us
+        others.take_over()
+        module = importlib.import_module(SERVICES[service][0], __package__)
+        ops = _operations[service] = module.OPERATIONS
+    return ops
 
 
 def _failed(call: Call, exc: BaseException) -> None:
@@ -124,41 +176,166 @@ def _server(endpoint_url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
     return found
 
 
+# ------------------------------------------------------------------ async clients: the first call
+#
+# The first traced call imports how calls are read (the body formats) and creates the
+# sinks (the OpenTelemetry SDK and its exporters, ddtrace): tens to hundreds of
+# milliseconds of imports, file reads and set-up. On an event loop that would stall
+# every other task, so an async client's first call has it done on a thread of its own
+# and awaits it; later calls find everything ready.
+
+_warm_lock = threading.Lock()
+_warm_done = False
+_warm_thread: Optional[Any] = None
+_warm_waiters: List[Tuple[Any, Any]] = []  # (loop, future) of the calls waiting for the warm-up
+
+
+def _warm() -> bool:
+    """Whether everything a call needs is already set up (no I/O left for the first call)."""
+    return _warm_done or (len(_operations) == len(SERVICES) and get_tap().ready)
+
+
+async def _warm_up_off_the_loop() -> None:
+    import asyncio
+
+    global _warm_thread
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()  # one each: a caller cancelled does not cancel the others
+    with _warm_lock:
+        if _warm_done:
+            return
+        _warm_waiters.append((loop, future))
+        if _warm_thread is None:
+            _warm_thread = start_daemon(_warm_up, "genai-tap-warm-up")
+            if _warm_thread is None:  # no thread may start here (interpreter exit): do it on the loop
+                _warm_waiters.remove((loop, future))
+                _warm_up_now()
+                return
+    await future
+
+
+def _warm_up() -> None:
+    global _warm_done, _warm_thread
+    _warm_up_now()
+    with _warm_lock:
+        _warm_done = True
+        _warm_thread = None
+        waiters = list(_warm_waiters)
+        _warm_waiters.clear()
+    for loop, future in waiters:
+        try:
+            loop.call_soon_threadsafe(_resolve, future)
+        except RuntimeError:  # that loop is closed: nobody waits any more
+            pass
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _warm_up_now() -> None:
+    try:
+        for service in SERVICES:
+            _operations_of(service)
+            module = importlib.import_module(SERVICES[service][0], __package__)
+            prepare = getattr(module, "prepare", None)
+            if prepare is not None:
+                prepare()
+        get_tap().prepare()
+    except Exception as exc:
+        report("bedrock: setting up for async clients", exc)
+
+
+# ------------------------------------------------------------------ installing
+
+
 def install(client_module: Any) -> None:
-    """Wrap ``BaseClient._make_api_call`` once (a second install re-activates)."""
+    """Wrap botocore's ``BaseClient._make_api_call`` once (a second install re-activates)."""
     global active
+    _wrap(client_module.BaseClient, traced_make_api_call)
+    active = True
+
+
+#: The oldest aiobotocore whose calls are traced (aioboto3 uses aiobotocore's clients).
+MIN_AIOBOTOCORE = (2, 13)
+
+
+def install_async(client_module: Any) -> None:
+    """Wrap aiobotocore's ``AioBaseClient._make_api_call`` once (a second install re-activates).
+
+    An aiobotocore older than :data:`MIN_AIOBOTOCORE`, or one whose ``_make_api_call``
+    is not a coroutine function, is left alone, with one warning: its calls are not
+    traced, and the app runs as without genai-tap.
+    """
+    global active_async
+    import inspect
+
+    from genai_tap.guard import logger
+
+    version = _version(sys.modules.get("aiobotocore"))
+    base = client_module.AioBaseClient
+    shown = ".".join(map(str, version or ())) or "(version unknown)"
+    if version is not None and version < MIN_AIOBOTOCORE:
+        why = f"aiobotocore {shown} is older than {'.'.join(map(str, MIN_AIOBOTOCORE))}, the oldest genai-tap supports"
+    elif not inspect.iscoroutinefunction(getattr(base, "_make_api_call", None)):
+        why = f"aiobotocore {shown} has no coroutine AioBaseClient._make_api_call"
+    else:
+        _wrap(base, traced_make_api_call_async)
+        active_async = True
+        return
+    logger().warning("genai-tap: %s: calls through aiobotocore and aioboto3 are not traced.", why)
+
+
+def _version(module: Any) -> Optional[Tuple[int, ...]]:
+    """``module.__version__`` as numbers (``"2.13.3"`` -> ``(2, 13, 3)``); None if it has none."""
+    parts = []
+    for piece in str(getattr(module, "__version__", "")).split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
+def _wrap(base: Any, wrapper: Any) -> None:
+    if _find_ours(base) is not None:
+        return
     import wrapt
 
-    base = client_module.BaseClient
-    if _find_ours(base) is not None:
-        active = True
-        return
     others.take_over()
-    wrapt.wrap_function_wrapper(base, "_make_api_call", traced_make_api_call)
+    wrapt.wrap_function_wrapper(base, "_make_api_call", wrapper)
     # Remember our wrapper by identity (on the class, so a second copy of this module
     # finds it too): attribute lookups on wrapt proxies reach through to what they
     # wrap, so a marker attribute would also be "found" on someone else's wrapper.
     setattr(base, _MARK, base.__dict__["_make_api_call"])
-    active = True
 
 
 def uninstall(client_module: Any) -> None:
     """Restore ``_make_api_call``; if another wrapper was put on top of ours, go inert."""
     global active
-    base = client_module.BaseClient
+    active = _unwrap(client_module.BaseClient)
+
+
+def uninstall_async(client_module: Any) -> None:
+    global active_async
+    active_async = _unwrap(client_module.AioBaseClient)
+
+
+def _unwrap(base: Any) -> bool:
+    """Take our wrapper off ``base``; False if it must stay (wrapped over) and pass through."""
     ours = _find_ours(base)
     if ours is None:
-        return
+        return True
     if base.__dict__.get("_make_api_call") is ours:
         base._make_api_call = ours.__wrapped__
         delattr(base, _MARK)
-        active = True
-    else:
-        active = False  # someone wrapped on top of us: we cannot leave the chain, so we pass through
+        return True
+    return False  # someone wrapped on top of us: we cannot leave the chain, so we pass through
 
 
 def _find_ours(base: Any) -> Any:
-    """Our wrapper if it is anywhere in the ``_make_api_call`` chain, else None."""
+    """Our wrapper if it is anywhere in the ``_make_api_call`` chain of ``base``, else None."""
     ours = base.__dict__.get(_MARK)
     fn = base.__dict__.get("_make_api_call")
     for _ in range(32):

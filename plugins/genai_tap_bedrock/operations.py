@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -22,10 +23,11 @@ from genai_tap.record import CallRecord, ModelRef
 from genai_tap.semconv import OP_CHAT, OP_EMBEDDINGS
 from genai_tap.tap import Call
 
-from . import blocks, formats, model_ids
+from . import blocks, bodies, formats, model_ids
 from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
-from .streams import Reader, StreamState, TracedStream
+from . import streams
+from .streams import Reader, StreamState
 
 CONVERSE_USAGE = {
     "input": "inputTokens",
@@ -148,10 +150,31 @@ class InvokeModel(Operation):
         fmt = call.plugin_state
         if fmt is None or not fmt.reads_response or "json" not in str(result.get("contentType", "")):
             return result, False
-        data = take_body(result, get_config().max_body_bytes)
-        if data is not None:  # parsed on the finisher thread, not the app's
-            call.defer(partial(_parse, f"bedrock {fmt.name} format: reading the response", _parse_json, fmt, data, rec))
+        limit = get_config().max_body_bytes
+        if type(result.get("body")) is StreamingBody:
+            data = take_body(result, limit)
+            if data is not None:  # parsed on the finisher thread, not the app's
+                _read_body(fmt, call, data)
+            return result, False
+        # an async client's body: kept as the app reads it; the call ends when it has
+        rec.end_ns = time.time_ns()  # if it is never read to its end
+        if bodies.watch(call, result.get("body"), limit, partial(_async_body_read, fmt)):
+            return result, True
+        rec.end_ns = None
         return result, False
+
+
+def _read_body(fmt: BodyFormat, call: Call, data: bytes) -> None:
+    what = f"bedrock {fmt.name} format: reading the response"
+    call.defer(partial(_parse, what, _parse_json, fmt, data, call.record))
+
+
+def _async_body_read(fmt: BodyFormat, call: Call, data: Optional[bytes]) -> None:
+    """An async client's body was read to its end (``data``), or dropped (None)."""
+    if data is not None:
+        call.record.end_ns = time.time_ns()
+        _read_body(fmt, call, data)
+    call.end()
 
 
 def _parse_json(fmt: BodyFormat, data: bytes, rec: CallRecord) -> None:
@@ -331,9 +354,9 @@ class ConverseStream(Converse):
 
 def _watch(call: Call, result: Dict[str, Any], key: str, reader: Any) -> Tuple[Any, bool]:
     stream = result.get(key)
-    if stream is None or not hasattr(stream, "__iter__"):
+    if not (hasattr(type(stream), "__aiter__") or hasattr(stream, "__iter__")):
         return result, False
-    result[key] = TracedStream(stream, call, reader)
+    result[key] = streams.watch(stream, call, reader)
     return result, True
 
 
@@ -389,6 +412,11 @@ INVOCATION_USAGE = {
     "cache_read": "cacheReadInputTokenCount",
     "cache_write": "cacheWriteInputTokenCount",
 }
+
+def prepare() -> None:
+    """Find the body formats now (entry points are read from disk)."""
+    formats.all_formats()
+
 
 OPERATIONS: Dict[str, Operation] = {
     "InvokeModel": InvokeModel(),

@@ -43,7 +43,7 @@ from genai_tap.record import (
     text_part,
     tool_call_part,
 )
-from genai_tap.semconv import STREAM_ABANDONED, finish_reason
+from genai_tap.semconv import STREAM_ABANDONED, STREAM_CANCELLED, finish_reason
 from genai_tap.tap import Call
 
 from .aws import error_code
@@ -133,54 +133,263 @@ class StreamState:
         return msg
 
 
+class _Watch:
+    """One stream's bookkeeping: what the app received, when, and how the stream ended."""
+
+    __slots__ = ("call", "reader", "keep", "seen", "times", "finalizer", "__weakref__")
+
+    def __init__(self, owner: Any, call: Call, reader: Reader) -> None:
+        self.call = call
+        self.reader = reader
+        self.keep = reader.keep
+        self.seen: List[Event] = []
+        self.times: List[int] = []  # when the first TIMED_EVENTS events reached the app
+        # ends the span if the app drops ``owner`` unfinished (must not reference it)
+        self.finalizer = weakref.finalize(owner, _finish, call, self.seen, self.times, reader, None, ABANDONED)
+
+    def note(self, event: Event) -> None:
+        """The app is about to receive ``event``: hold what the reader keeps of it, and the time."""
+        try:
+            self.seen.append(self.keep(event))
+        except Exception:  # never in the app's way: hold the event as it is
+            self.seen.append(event)
+        if len(self.times) < TIMED_EVENTS:  # the first content delta is among the first few
+            self.times.append(time.time_ns())
+
+    def end(self, error: Optional[BaseException], how: str) -> None:
+        self.finalizer.detach()
+        _finish(self.call, self.seen, self.times, self.reader, error, how)
+
+    def failed(self, exc: BaseException) -> None:
+        if _cancelled(exc):
+            self.end(None, CANCELLED)
+        else:
+            self.end(exc, FAILED)
+
+
+WATCH_ATTRIBUTE = "_genai_tap_watch"
+
+
+def watch(stream: Any, call: Call, reader: Reader) -> Any:
+    """What the app gets for ``stream``: the stream itself, watched in place, when it is
+    botocore's ``EventStream`` or aiobotocore's ``AioEventStream`` as genai-tap knows them
+    (``type()`` unchanged); otherwise a transparent proxy of it (:class:`TracedStream`)."""
+    hook = _in_place(stream)
+    if hook is not None:
+        hook(stream, call, reader)
+        return stream
+    return (AsyncTracedStream if hasattr(type(stream), "__aiter__") else TracedStream)(stream, call, reader)
+
+
+# ------------------------------------------------------------------------------ in place
+#
+# botocore's EventStream reads raw events from ``self._event_generator`` (made by
+# ``_create_raw_event_generator``) and turns each into the event the app gets with
+# ``self._parse_event``; aiobotocore's AioEventStream does the same with coroutines.
+# Watching in place sets three instance attributes, which come before the class's own:
+# ``_parse_event`` (notes each event the app is about to get), ``_event_generator`` (a
+# new raw-event generator, made by the class's own method, whose end or failure ends the
+# span) and ``close``. The new generator runs the class's method on a stand-in that holds
+# the stream only weakly, so the stream is no longer in a reference cycle with its
+# generator and is freed as soon as the app drops it (botocore's own generator holds the
+# stream strongly: such a stream waits for the cyclic garbage collector). These are
+# botocore's private names: they are checked before use (:func:`_in_place`), and any
+# stream they do not fit is watched through the proxy, which uses only public methods.
+
+
+def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
+    """How to watch ``stream`` in place, or None if it is not a stream genai-tap knows."""
+    import inspect
+
+    cls = type(stream)
+    if cls.__module__ not in ("botocore.eventstream", "aiobotocore.eventstream") or cls.__name__ not in ("EventStream", "AioEventStream"):
+        return None
+    attrs = getattr(stream, "__dict__", None)
+    if not isinstance(attrs, dict) or "_event_generator" not in attrs or "_raw_stream" not in attrs:
+        return None
+    make, parse = getattr(cls, "_create_raw_event_generator", None), getattr(cls, "_parse_event", None)
+    if not callable(parse):
+        return None
+    if inspect.isgeneratorfunction(make) and not inspect.iscoroutinefunction(parse):
+        return _hook_sync
+    if inspect.isasyncgenfunction(make):  # its _parse_event: a coroutine (aiobotocore 2.14+) or botocore's own
+        return _hook_async
+    return None
+
+
+class _StandIn:
+    """What the class's raw-event generator sees as ``self``: the stream, held weakly."""
+
+    __slots__ = ("_raw_stream", "_stream")
+
+    def __init__(self, stream: Any) -> None:
+        self._raw_stream = stream._raw_stream
+        self._stream = weakref.ref(stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream(), name)
+
+
+def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
+    state = _Watch(stream, call, reader)
+    cls, stand_in = type(stream), _StandIn(stream)
+    raw = cls._create_raw_event_generator(stand_in)
+
+    def events() -> Any:
+        try:
+            yield from raw
+        except GeneratorExit:  # the stream is being freed: its finalizer ends the call
+            raise
+        except BaseException as exc:  # a dropped connection
+            state.failed(exc)
+            raise
+        state.end(None, COMPLETE)
+
+    _install(stream, state, events(), _parser(cls, stream, state), _closer(cls, stand_in, state))
+
+
+def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
+    import inspect
+
+    state = _Watch(stream, call, reader)
+    cls, stand_in = type(stream), _StandIn(stream)
+    raw = cls._create_raw_event_generator(stand_in)
+
+    async def events() -> Any:
+        try:
+            async for event in raw:
+                yield event
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # a dropped connection, or the app's task cancelled
+            state.failed(exc)
+            raise
+        state.end(None, COMPLETE)
+
+    # aiobotocore 2.14 and newer parse events with a coroutine; before, with botocore's method
+    make = _async_parser if inspect.iscoroutinefunction(cls._parse_event) else _parser
+    _install(stream, state, events(), make(cls, stream, state), _closer(cls, stand_in, state))
+
+
+def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
+    """``_parse_event`` for ``stream``: the class's, noting each event the app is about to get."""
+    ref = weakref.ref(stream)
+
+    def parse_event(event: Any) -> Any:
+        try:
+            parsed = cls._parse_event(ref(), event)
+        except BaseException as exc:  # an error event (modelStreamErrorException ...)
+            state.failed(exc)
+            raise
+        if parsed:
+            state.note(parsed)
+        return parsed
+
+    return parse_event
+
+
+def _async_parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
+    ref = weakref.ref(stream)
+
+    async def parse_event(event: Any) -> Any:
+        try:
+            parsed = await cls._parse_event(ref(), event)
+        except BaseException as exc:
+            state.failed(exc)
+            raise
+        if parsed:
+            state.note(parsed)
+        return parsed
+
+    return parse_event
+
+
+def _closer(cls: Any, stand_in: _StandIn, state: _Watch) -> Callable[[], None]:
+    def close() -> None:
+        try:
+            # the stand-in when the stream is gone already: ``client.converse_stream(...)["stream"].close()``
+            cls.close(stand_in._stream() or stand_in)
+        finally:
+            state.end(None, STOPPED)
+
+    return close
+
+
+def _install(stream: Any, state: _Watch, events: Any, parse_event: Any, close: Any) -> None:
+    attrs = stream.__dict__
+    attrs["_event_generator"] = events  # botocore's own, never started, is freed here
+    attrs["_parse_event"] = parse_event
+    attrs["close"] = close
+    attrs[WATCH_ATTRIBUTE] = state
+
+
+# ------------------------------------------------------------------------------ proxies
+
+
 class TracedStream(wrapt.ObjectProxy):
-    """The app's event stream, watched."""
+    """A stream genai-tap cannot watch in place, watched through a transparent proxy:
+    attribute access, ``close()`` and ``isinstance`` reach the real stream; iterating
+    yields its very events."""
 
     def __init__(self, wrapped: Any, call: Call, reader: Reader) -> None:
         super().__init__(wrapped)
-        seen: List[Event] = []
-        times: List[int] = []  # when the first TIMED_EVENTS events reached the app
-        self._self_call = call
-        self._self_seen = seen
-        self._self_times = times
-        self._self_reader = reader
-        # Ends the span if the app drops the stream unfinished (must not reference self).
-        self._self_finalizer = weakref.finalize(self, _finish, call, seen, times, reader, None, ABANDONED)
+        self._self_watch = _Watch(self, call, reader)
 
     def __iter__(self):
-        seen = self._self_seen
-        times = self._self_times
-        keep = self._self_reader.keep
-        clock = time.time_ns
+        state = self._self_watch
         try:
             for event in self.__wrapped__:
-                try:
-                    seen.append(keep(event))
-                except Exception:  # never in the app's way: hold the event as it is
-                    seen.append(event)
-                if len(times) < TIMED_EVENTS:  # the first content delta is among the first few
-                    times.append(clock())
+                state.note(event)
                 yield event
         except GeneratorExit:  # the app stopped iterating (break) and dropped the iterator
-            self._self_end(None, STOPPED)
+            state.end(None, STOPPED)
             raise
         except BaseException as exc:
-            self._self_end(exc, FAILED)
+            state.end(exc, FAILED)
             raise
-        self._self_end(None, COMPLETE)
+        state.end(None, COMPLETE)
 
     def close(self) -> None:
         try:
             self.__wrapped__.close()
         finally:
-            self._self_end(None, STOPPED)
-
-    def _self_end(self, error: Optional[BaseException], how: str) -> None:
-        self._self_finalizer.detach()
-        _finish(self._self_call, self._self_seen, self._self_times, self._self_reader, error, how)
+            self._self_watch.end(None, STOPPED)
 
 
-COMPLETE, STOPPED, FAILED, ABANDONED = "complete", "stopped", "failed", "abandoned"
+class AsyncTracedStream(TracedStream):
+    """An async stream genai-tap cannot watch in place, through a proxy, for ``async for``."""
+
+    def __aiter__(self):
+        return self._self_events()
+
+    async def _self_events(self):
+        state = self._self_watch
+        try:
+            async for event in self.__wrapped__:
+                state.note(event)
+                yield event
+        except GeneratorExit:  # aclose(): the app stopped iterating
+            state.end(None, STOPPED)
+            raise
+        except BaseException as exc:
+            state.failed(exc)
+            raise
+        state.end(None, COMPLETE)
+
+
+def watched(stream: Any) -> Optional[_Watch]:
+    """The bookkeeping of a watched stream (for tests and diagnostics)."""
+    found = getattr(stream, "_self_watch", None) if isinstance(stream, TracedStream) else vars(stream).get(WATCH_ATTRIBUTE)
+    return found if isinstance(found, _Watch) else None
+
+
+def _cancelled(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)
+
+
+COMPLETE, STOPPED, CANCELLED, FAILED, ABANDONED = "complete", "stopped", "cancelled", "failed", "abandoned"
 #: Events whose arrival time is noted: every family's first content delta comes within
 #: its first few events (after a message start and a block start at most)
 TIMED_EVENTS = 8
@@ -192,6 +401,8 @@ def _finish(
     """The stream is over: end the call (once); its events are read on the finisher thread."""
     if call.ended:
         return
+    if how == ABANDONED and seen:  # dropped after the app read part of it: it stopped reading
+        how = STOPPED
     # the stream's last event was just read when it ends on its own: then the time per
     # chunk is known; for a stream stopped or dropped part-way it is not
     last = time.time_ns() if seen and how == COMPLETE else None
@@ -233,7 +444,9 @@ def _interpret(
         report(f"bedrock {rec.api}: reading the stream", exc)
     if error is not None:
         rec.fail(error, error_code(error))
-    elif how in (STOPPED, ABANDONED):
+    elif how in (STOPPED, CANCELLED, ABANDONED):
         rec.stopped_early = True  # the app's choice, not an error: status stays unset
         if how == ABANDONED:
             rec.attributes[STREAM_ABANDONED] = True
+        elif how == CANCELLED:
+            rec.attributes[STREAM_CANCELLED] = True

@@ -47,7 +47,8 @@ def start(config: "Optional[Config]" = None) -> bool:
             report(f"loading plugin {name!r} ({target})", exc)
             continue
         plugins[name] = plugin
-        importhooks.when_imported(plugin.module, _installer(plugin))
+        for module in plugin.modules:
+            importhooks.when_imported(module, _installer(plugin))
     return True
 
 
@@ -60,7 +61,7 @@ def stop() -> None:
         if plugin.installed:
             try:
                 plugin.uninstall()
-                plugin.installed = False
+                plugin.installed.clear()
             except Exception as exc:
                 report(f"uninstalling plugin {name!r}", exc)
     plugins.clear()
@@ -70,9 +71,9 @@ def stop() -> None:
 
 def _installer(plugin: "Plugin"):
     def install(module) -> None:
-        if not plugin.installed:
+        if module.__name__ not in plugin.installed:
             plugin.install(module)
-            plugin.installed = True
+            plugin.installed.add(module.__name__)
 
     return install
 
@@ -84,5 +85,12 @@ def _apply_logging(cfg: "Config") -> None:
 
     log = logging.getLogger("genai_tap")
     log.setLevel(cfg.log_level)
+    if cfg.log_level in ("DEBUG", "INFO") and not log.handlers:
+        # asked for details: Python's last-resort handler shows only warnings, so genai-tap's
+        # own lines go to stderr through a handler of their own (and not twice through the app's)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
     while cfg.warnings:
         log.warning("genai-tap: %s", cfg.warnings.pop(0))

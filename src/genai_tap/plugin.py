@@ -1,6 +1,6 @@
 """Plugins: what genai-tap intercepts.
 
-A plugin hooks one library when that library is imported (``module``), turns
+A plugin hooks a library when that library is imported (``modules``), turns
 each call it sees into a :class:`~genai_tap.record.CallRecord`, and hands it to
 the :class:`~genai_tap.tap.Tap`. Plugins are found through the
 ``genai_tap.plugins`` entry-point group (name -> ``module:PluginClass``); the
@@ -24,16 +24,18 @@ class Plugin:
 
     #: Name used by GENAI_TAP_PLUGINS / GENAI_TAP_DISABLED_PLUGINS.
     name: str = ""
-    #: Installing waits until this module is imported (or happens at once if it is).
-    module: str = ""
+    #: The modules to hook: :meth:`install` is called for each, once it is imported (at
+    #: once if it already is), e.g. a library's sync client module and its async twin's.
+    modules: "tuple[str, ...]" = ()
 
     def __init__(self) -> None:
-        self.installed = False
+        #: names of the modules installed so far
+        self.installed: "set[str]" = set()
 
     def install(self, module: "ModuleType") -> None:
-        """Patch the library; called once, right after ``module`` is imported."""
+        """Patch the library; called once per module of :attr:`modules`, right after it is imported."""
         raise NotImplementedError
 
     def uninstall(self) -> None:
-        """Undo :meth:`install`, leaving the library exactly as it was."""
+        """Undo every :meth:`install`, leaving the libraries exactly as they were."""
         raise NotImplementedError

@@ -156,6 +156,9 @@ class CallRecord:
     # a child is an INTERNAL span unless span_kind says otherwise
     children: List["CallRecord"] = field(default_factory=list)
     span_kind: str = "client"  # client | internal
+    #: what the span name says after the operation (``invoke_agent {agent name}``,
+    #: ``execute_tool {tool name}``); None: the request model
+    span_target: Optional[str] = None
 
     # plugin-specific span attributes (names from genai_tap.semconv)
     attributes: Dict[str, Any] = field(default_factory=dict)

@@ -156,6 +156,16 @@ class Tap:
             return created
 
     @property
+    def ready(self) -> bool:
+        """Whether the sinks and the content policy exist (a call needs no more set-up)."""
+        return self._sinks is not None and (self._policy is not None or self._policy_failed or not self._sinks)
+
+    def prepare(self) -> None:
+        """Create the sinks and the content policy now (imports, exporters, ddtrace)."""
+        if self.sinks:
+            self.policy  # noqa: B018 - built on first access
+
+    @property
     def policy(self) -> "Optional[ContentPolicy]":
         """The content policy, built on the first call (None if it could not be built)."""
         policy = self._policy

@@ -87,7 +87,7 @@ def test_otlp_to_llm_observability_intake_is_not_doubled_by_default():
     assert Config.from_env(other).sinks == ("otel", "datadog")
 
 
-def test_monitor_json_is_the_one_in_the_readme():
+def test_monitor_json_is_the_one_in_the_docs():
     import json
     import re
     from pathlib import Path
@@ -97,6 +97,6 @@ def test_monitor_json_is_the_one_in_the_readme():
     assert monitor["type"] == "query alert"
     assert monitor["query"] == "sum(last_5m):sum:ml_obs.span.error{span_kind:llm} by {ml_app}.as_count() >= 5"
     assert monitor["options"]["thresholds"] == {"critical": 5}
-    section = (root / "README.md").read_text().split("## Datadog", 1)[1]
+    section = (root / "docs" / "datadog.md").read_text().split("## A monitor", 1)[1]
     shown = re.search(r"```json\n(.*?)\n```", section, re.S).group(1)
     assert json.loads(shown) == monitor

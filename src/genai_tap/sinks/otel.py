@@ -56,6 +56,18 @@ PARAM_ATTRIBUTES = {
 }
 
 
+#: Record fields exported as they are, under these names (agents, tools, retrieval).
+RECORD_ATTRIBUTES = (
+    (sc.AGENT_ID, "agent_id"),
+    (sc.AGENT_NAME, "agent_name"),
+    (sc.AGENT_VERSION, "agent_version"),
+    (sc.CONVERSATION_ID, "conversation_id"),
+    (sc.TOOL_NAME, "tool_name"),
+    (sc.TOOL_CALL_ID, "tool_call_id"),
+    (sc.TOOL_TYPE, "tool_type"),
+    (sc.DATA_SOURCE_ID, "data_source_id"),
+)
+
 # Providers handed to genai-tap explicitly (the OpenTelemetry instrumentor's kwargs).
 _given: Dict[str, Any] = {}
 
@@ -168,32 +180,47 @@ class OtelSink(Sink):
                 otel_context.detach(token)
 
     def finish(self, rec: "CallRecord", handle: Any) -> None:
-        attrs = self.attributes(rec)
-        status = Status(StatusCode.ERROR, rec.error_message or rec.error_type) if rec.error is not None else None
         if self._processor is not None:
-            self._finish_own(rec, handle, attrs, status)
+            ctx, _, parent = handle
+            self._finish_own(rec, ctx, parent, rec.end_ns)
         else:
-            span = handle[0]
-            span.set_attributes(attrs)
-            if status is not None:
-                span.set_status(status)
-                span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
-            if self._events is not None:
-                self._emit_event(rec, span.get_span_context())
-            span.end(end_time=rec.end_ns)
+            self._finish_sdk(rec, handle[0], rec.end_ns)
         if self._metrics is not None:
             self._metrics.record(rec)
 
-    def _finish_own(self, rec: "CallRecord", handle: Any, attrs: Dict[str, Any], status: Any) -> None:
+    def _finish_sdk(self, rec: "CallRecord", span: Any, end_ns: Optional[int]) -> None:
+        """End an SDK span for ``rec``, after a child span for each of its steps."""
+        span.set_attributes(self.attributes(rec))
+        status = _status(rec)
+        if status is not None:
+            span.set_status(status)
+            if rec.error is not None:
+                span.add_event(sc.EVENT_EXCEPTION, exception_attributes(rec), timestamp=rec.end_ns)
+        if self._events is not None:
+            self._emit_event(rec, span.get_span_context())
+        end = rec.end_ns or end_ns
+        for child in rec.children:
+            start = child.start_ns
+            child_span = self.tracer.start_span(
+                _span_name(child), context=trace.set_span_in_context(span), kind=_kind(child),
+                attributes=_start_attributes(child), start_time=start,
+            )
+            self._finish_sdk(child, child_span, end)
+        span.end(end_time=end)
+
+    def _finish_own(self, rec: "CallRecord", ctx: Any, parent: Any, end_ns: Optional[int]) -> None:
+        """Hand the batch processor the finished span of ``rec`` and of each of its steps."""
         from opentelemetry.sdk.trace import Event, ReadableSpan
 
-        ctx, _, parent = handle
         if self._events is not None:
             self._emit_event(rec, ctx)
         if not ctx.trace_flags.sampled:
             return
+        end = rec.end_ns or end_ns
+        attrs = self.attributes(rec)
         attrs.update(_start_attributes(rec))
-        events = (Event(sc.EVENT_EXCEPTION, exception_attributes(rec), rec.end_ns),) if status is not None else ()
+        status = _status(rec)
+        events = (Event(sc.EVENT_EXCEPTION, exception_attributes(rec), rec.end_ns),) if rec.error is not None else ()
         self._processor.on_end(
             ReadableSpan(
                 name=_span_name(rec),
@@ -202,13 +229,16 @@ class OtelSink(Sink):
                 resource=self.tracer_provider.resource,
                 attributes=attrs,
                 events=events,
-                kind=SpanKind.CLIENT,
+                kind=_kind(rec),
                 instrumentation_scope=self._scope,
                 status=status or Status(StatusCode.UNSET),
                 start_time=rec.start_ns,
-                end_time=rec.end_ns,
+                end_time=end,
             )
         )
+        for child in rec.children:
+            child_ctx = trace.SpanContext(ctx.trace_id, _new_id(64), False, ctx.trace_flags, ctx.trace_state)
+            self._finish_own(child, child_ctx, ctx, end)
 
     # ------------------------------------------------------------------ attributes
     def attributes(self, rec: "CallRecord") -> Dict[str, Any]:
@@ -241,6 +271,8 @@ class OtelSink(Sink):
         _put(a, sc.USAGE_REASONING_OUTPUT_TOKENS, rec.reasoning_output_tokens)
         _put(a, sc.AWS_REQUEST_ID, rec.request_id)
         _put(a, sc.AWS_BEDROCK_GUARDRAIL_ID, rec.guardrail_id)
+        for name, field in RECORD_ATTRIBUTES:
+            _put(a, name, getattr(rec, field))
         _put(a, sc.EMBEDDINGS_DIMENSION_COUNT, rec.embedding_dimensions)
         _put(a, sc.OUTPUT_TYPE, rec.output_type)
         _put(a, sc.OUTPUT_COUNT, rec.output_count)
@@ -261,7 +293,7 @@ class OtelSink(Sink):
         return a
 
     def _emit_event(self, rec: "CallRecord", span_context: Any) -> None:
-        body = {k: json.loads(v) for k, v in content_attributes(rec).items()}
+        body = content_values(rec)
         events = self._events
         if not body or events is None:
             return
@@ -301,7 +333,19 @@ class OtelSink(Sink):
 
 
 def _span_name(rec: "CallRecord") -> str:
-    return f"{rec.operation} {rec.request_model}"
+    target = rec.span_target if rec.span_target is not None else rec.request_model
+    return f"{rec.operation} {target}" if target else rec.operation
+
+
+def _kind(rec: "CallRecord") -> Any:
+    return SpanKind.CLIENT if rec.span_kind == "client" else SpanKind.INTERNAL
+
+
+def _status(rec: "CallRecord") -> Any:
+    """ERROR for a call (or step) that failed, with its scrubbed message; else None."""
+    if rec.error is None and rec.error_type is None:
+        return None
+    return Status(StatusCode.ERROR, rec.error_message or rec.error_type)
 
 
 def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
@@ -378,18 +422,26 @@ def _instrumentation_scope() -> Any:
     return InstrumentationScope(SCOPE, __version__)
 
 
+def content_values(rec: "CallRecord") -> Dict[str, Any]:
+    """The record's content under the conventions' names, as structured values: prompt,
+    completion, system instructions, tool definitions, tool arguments and result,
+    retrieval query and documents."""
+    values = {
+        sc.INPUT_MESSAGES: rec.input_messages,
+        sc.OUTPUT_MESSAGES: rec.output_messages,
+        sc.SYSTEM_INSTRUCTIONS: rec.system,
+        sc.TOOL_DEFINITIONS: rec.tools,
+        sc.TOOL_CALL_ARGUMENTS: rec.tool_arguments,
+        sc.TOOL_CALL_RESULT: rec.tool_result,
+        sc.RETRIEVAL_QUERY_TEXT: rec.retrieval_query,
+        sc.RETRIEVAL_DOCUMENTS: rec.documents,
+    }
+    return {name: value for name, value in values.items() if value is not None and value != [] and value != ""}
+
+
 def content_attributes(rec: "CallRecord") -> Dict[str, str]:
-    """Prompt, completion, system instructions and tool definitions as JSON strings."""
-    out: Dict[str, str] = {}
-    if rec.input_messages:
-        out[sc.INPUT_MESSAGES] = _dumps(rec.input_messages)
-    if rec.output_messages:
-        out[sc.OUTPUT_MESSAGES] = _dumps(rec.output_messages)
-    if rec.system:
-        out[sc.SYSTEM_INSTRUCTIONS] = _dumps(rec.system)
-    if rec.tools:
-        out[sc.TOOL_DEFINITIONS] = _dumps(rec.tools)
-    return out
+    """The record's content as span attributes: strings as they are, the rest as JSON."""
+    return {name: value if isinstance(value, str) else _dumps(value) for name, value in content_values(rec).items()}
 
 
 def exception_attributes(rec: "CallRecord") -> Dict[str, Any]:
