@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import pytest
+
 from ..support.apps import run_app
 
 APP = """
@@ -28,6 +30,7 @@ APP = """
 """
 
 
+@pytest.mark.slow
 def test_error_fields_without_content(dd_env: Dict[str, str], agent: Any, tmp_path: Any) -> None:
     dd_env.update(GENAI_TAP_CAPTURE_CONTENT="false")
     proc = run_app(APP, dd_env, tmp_path)
