@@ -230,6 +230,13 @@ def test_code_that_names_a_secret_is_not_one(code: str) -> None:
     assert redact(code) == code
 
 
+def test_a_value_that_runs_into_the_next_name() -> None:
+    """A value goes on up to a space, so it can hold the next name; that name's value is
+    found all the same."""
+    out = redact("api_key=abcd1234:x-api-key: efgh5678 done")
+    assert out == "api_key=[REDACTED:api_key] [REDACTED:api_key] done"
+
+
 def test_passwords() -> None:
     assert redact("password: hunter22", "password") == "password: [REDACTED:password]"
     assert redact('{"passwd": "s3cr3t!"}', "password") == '{"passwd": "[REDACTED:password]"}'
@@ -279,6 +286,8 @@ def test_credit_cards(number: str) -> None:
         ("order 42 4111-1111-1111-1111 ok", "order 42 [REDACTED:credit_card] ok"),
         ("paid 2024-03-15 4111 1111 1111 1111 2027", "paid 2024-03-15 [REDACTED:credit_card] 2027"),
         ("ids 1234 5678 9012 3456 7890", "ids 1234 5678 9012 3456 7890"),  # no four groups in a row make a card
+        ("2000000000008 42", "[REDACTED:credit_card] 42"),  # a card and a number after it
+        ("1234 2000000000008", "1234 [REDACTED:credit_card]"),
     ],
 )
 def test_cards_in_longer_runs_of_digits(text: str, expected: str) -> None:

@@ -6,6 +6,7 @@ ordinary text is rarely touched (the false-positive rate of the corpus)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import string
 from typing import Any, Dict, List, Tuple
@@ -176,14 +177,19 @@ def _redactor(pii: bool = False) -> ContentPolicy:
 
 POLICY = _redactor()
 PII_POLICY = _redactor(pii=True)
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: examples per property (PRIVACY_EXAMPLES=3000 for a longer hunt)
+EXAMPLES = int(os.environ.get("PRIVACY_EXAMPLES", "200"))
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _leaks(out: str, secrets: List[Secret]) -> List[str]:
-    """The secrets (6 characters or more: shorter ones are checked by the exact
-    comparisons) found in ``out`` outside the markers."""
+def _leaks(out: str, secrets: List[Secret], baseline: str = "") -> List[str]:
+    """The secrets found in ``out`` outside the markers, more often than in ``baseline``
+    (what must be exported, each marker a NUL: a short secret can be a piece of a word
+    or of the JSON around it). Without a baseline, secrets of 6 characters or more."""
     bare = MARKER.sub("\x00", out)
-    return [part for _, _, parts in secrets for part in parts if len(part) >= 6 and part in bare]
+    if not baseline:
+        return [part for _, _, parts in secrets for part in parts if len(part) >= 6 and part in bare]
+    return [part for _, _, parts in secrets for part in parts if bare.count(part) > baseline.count(part)]
 
 
 @st.composite
@@ -242,14 +248,16 @@ GAPS = ["", " ", "\n", ",", ";", "\t", ":", "|", ")", "<", ">", '"', "'"]
 @given(st.lists(st.one_of(secret(), st.sampled_from(HOSTILE).map(lambda w: Secret((w, w, ())))), min_size=2, max_size=10),
        st.lists(st.sampled_from(GAPS), min_size=10, max_size=10))
 def test_secrets_next_to_each_other(items: List[Secret], gaps: List[str]) -> None:
-    pieces = []
+    pieces: List[str] = []
+    baseline: List[str] = []
     for i, item in enumerate(items):
         gap = gaps[i]
         if gap == "" and i and _glues(items[i - 1][0], item[0]):
             gap = " "  # nothing between two pieces that would then read as one word
         pieces.append(gap + item[0])
+        baseline.append(gap + item[1].replace("[REDACTED]", "\x00"))
     out, _ = POLICY.content("".join(pieces))
-    assert _leaks(out, items) == [], out
+    assert _leaks(out, items, "".join(baseline)) == [], out
 
 
 def _glues(before: str, after: str) -> bool:
@@ -272,22 +280,35 @@ def _json_value(secrets: st.SearchStrategy[Secret]) -> st.SearchStrategy[Any]:
     )
 
 
-def _materialise(value: Any, found: List[Secret], as_number: bool) -> Any:
+def _materialise(value: Any, found: List[Secret], as_number: bool, blank: bool = False) -> Any:
     """The JSON value with each ("secret", s) put in as a string (or a card number as
-    a JSON number), and the secrets in ``found``."""
+    a JSON number), and the secrets in ``found``; with ``blank``, each secret as a NUL."""
     if isinstance(value, tuple) and value and value[0] == "secret":
         item = value[1]
         found.append(item)
+        if blank:
+            return item[1].replace("[REDACTED]", "\x00")
         digits = item[0].replace(" ", "").replace("-", "")
         return int(digits) if as_number and digits.isdigit() else item[0]
     if isinstance(value, list):
-        return [_materialise(v, found, as_number) for v in value]
+        return [_materialise(v, found, as_number, blank) for v in value]
     if isinstance(value, dict):
         out: Dict[Any, Any] = {}
-        for key, item in value.items():
-            out[_materialise(key, found, False) if isinstance(key, tuple) else key] = _materialise(item, found, as_number)
+        for i, (key, item) in enumerate(value.items()):
+            name = _materialise(key, found, False, blank) if isinstance(key, tuple) else key
+            if blank and isinstance(key, tuple):
+                name += "\x01" * i  # two secrets that both become markers stay two keys
+            out[name] = _materialise(item, found, as_number, blank)
         return out
     return value
+
+
+def _exported(data: Any) -> str:
+    rec = CallRecord(api="Converse", operation="chat", request_model="amazon.nova-lite-v1:0")
+    rec.input_messages = [message("assistant", [tool_call_part("t1", "f", data)]), message("user", [tool_response_part("t1", data)])]
+    rec.tool_arguments = data
+    POLICY.apply(rec)
+    return json.dumps([rec.input_messages, rec.tool_arguments], ensure_ascii=False)
 
 
 @pytest.mark.slow
@@ -296,12 +317,9 @@ def _materialise(value: Any, found: List[Secret], as_number: bool) -> Any:
 def test_no_secret_gets_out_of_tool_arguments_and_results(value: Any, cards_as_numbers: bool) -> None:
     found: List[Secret] = []
     data = _materialise(value, found, cards_as_numbers)
-    rec = CallRecord(api="Converse", operation="chat", request_model="amazon.nova-lite-v1:0")
-    rec.input_messages = [message("assistant", [tool_call_part("t1", "f", data)]), message("user", [tool_response_part("t1", data)])]
-    rec.tool_arguments = data
-    POLICY.apply(rec)
-    exported = json.dumps([rec.input_messages, rec.tool_arguments], ensure_ascii=False)
-    assert _leaks(exported, found) == [], exported
+    exported = _exported(data)
+    baseline = _exported(_materialise(value, [], cards_as_numbers, blank=True))
+    assert _leaks(exported, found, baseline) == [], exported
     assert json.dumps(data, ensure_ascii=False) == json.dumps(_materialise(value, [], cards_as_numbers), ensure_ascii=False)  # untouched
 
 

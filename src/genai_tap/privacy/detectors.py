@@ -486,10 +486,25 @@ class CardRule(Rule):
                     start, end = m.span()
                     if _card_number(value[start:end]):
                         spans.append((start, end, self))
+                    elif "-" in digits[start:end] or " " in digits[start:end]:
+                        self._parts(value, start, end, spans)
         found = _FOUR_GROUPS.search(digits)
         if found is not None:
             for m in _FOUR_GROUPS.finditer(digits, found.start()):
                 self._groups(value, m.start(), value[m.start() : m.end()].split(m.group(1)), spans)
+
+    def _parts(self, value: str, start: int, end: int, spans: "List[Span]") -> None:
+        """A run of groups that is not one card: the cards among its groups in a row
+        (``2000000000008 42``: a card and another number; ``1234 2000000000008``)."""
+        cuts = [start - 1] + [i for i in range(start, end) if value[i] in " -"] + [end]
+        for i in range(len(cuts) - 1):
+            for j in range(len(cuts) - 1, i, -1):
+                first, last = cuts[i] + 1, cuts[j]
+                if last - first < 13:
+                    break
+                if (i, j) != (0, len(cuts) - 1) and _card_number(value[first:last]):
+                    spans.append((first, last, self))
+                    break
 
     def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
         """Spans of the cards among ``groups`` (four digits each, five characters apart

@@ -1,4 +1,5 @@
-"""The content policy: redaction and size limits, applied once to each finished record.
+"""The content policy: redaction, size limits and the redaction budget, applied once to
+each finished record (and the steps under it), error text first.
 
 :meth:`ContentPolicy.apply` runs in :meth:`genai_tap.tap.Call.end` before any sink
 sees the record. It never mutates what the app owns: parts and tool arguments can

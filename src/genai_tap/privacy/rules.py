@@ -147,7 +147,7 @@ class RegexRule(Rule):
     search go on after the match instead of trying again inside it.
     """
 
-    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "has_reject", "_regex", "_fallback")
+    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "has_reject", "_regex", "_fallback", "_name")
 
     def __init__(
         self,
@@ -174,6 +174,7 @@ class RegexRule(Rule):
         self.has_reject = "(?P<reject>" in pattern
         self._regex: "Optional[re.Pattern[str]]" = None  # compiled when first needed
         self._fallback: "Optional[re.Pattern[str]]" = None
+        self._name: "Optional[re.Pattern[str]]" = None
 
     @property
     def regex(self) -> "re.Pattern[str]":
@@ -201,20 +202,47 @@ class RegexRule(Rule):
         first = regex.search(haystack)  # the common case: nothing, in one call
         if first is None:
             return
+        if not (self.has_value and self.on == LOWER and self.trigger):
+            for each in regex.finditer(haystack, first.start()):
+                self._found(value, each, spans)
+            return
+        # name = value: a value runs on up to a space, so it can swallow the next name
+        # ("api_key=abc:x-api-key: def"); the search then goes on from that name, once
+        # per match (never from a name inside what that finds: text made of names alone
+        # costs each character once)
+        name = self._name or self.name_regex
+        m: "Optional[re.Match[str]]" = first
+        while m is not None:
+            self._found(value, m, spans)
+            resume = m.end()
+            start, end = m.span("value")
+            inner = name.search(haystack, start + 1, end) if start >= 0 else None
+            if inner is not None:
+                again = regex.search(haystack, inner.start())
+                if again is not None and again.start() < end:
+                    self._found(value, again, spans)
+                    resume = max(resume, again.end())
+            m = regex.search(haystack, max(resume, m.start() + 1))
+
+    def _found(self, value: str, m: "re.Match[str]", spans: "List[Span]") -> None:
+        start, end = m.span("value") if self.has_value else m.span()
+        if start < 0 or start == end or (self.has_reject and m.start("reject") != -1):
+            return
         validate = self.validate
-        has_value = self.has_value
-        has_reject = self.has_reject
-        for m in regex.finditer(haystack, first.start()):
-            start, end = m.span("value") if has_value else m.span()
-            if start < 0 or start == end or (has_reject and m.start("reject") != -1):
-                continue
-            if validate is not None:
-                verdict = validate(value[start:end])
-                if not verdict:
-                    continue
-                if verdict is not True:
-                    end = start + int(verdict)
-            spans.append((start, end, self))
+        if validate is not None:
+            verdict = validate(value[start:end])
+            if not verdict:
+                return
+            if verdict is not True:
+                end = start + int(verdict)
+        spans.append((start, end, self))
+
+    @property
+    def name_regex(self) -> "re.Pattern[str]":
+        """The rule's trigger, compiled (the name in a name = value rule)."""
+        if self._name is None:
+            self._name = re.compile(self.trigger or "(?!)", re.IGNORECASE)  # (also on the original text: _fallback)
+        return self._name
 
 
 class LiteralRule(Rule):
