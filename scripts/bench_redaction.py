@@ -107,6 +107,8 @@ def adversarial(rng: random.Random) -> Dict[str, str]:
         "digits": fill("4"),
         "digit groups": fill("4111 "),
         "card after card": fill("4010 "),  # every four groups in a row are a card
+        "16-digit numbers": fill("4111111111111112 "),  # card-shaped, failing Luhn
+        "mixed groups": fill("4111-4111 4111 4111 "),  # card-shaped runs that are not cards
         "digits + dots": fill("1.2.3.4."),
         "phone near": fill("+1 " + "2" * 24 + " "),
         "key = run": "api_key" + "=" * (SIZE - 7),

@@ -304,6 +304,9 @@ def test_cards_in_longer_runs_of_digits(text: str, expected: str) -> None:
         "41 11 11 11 11 11 11 11",  # not grouped like a card
         "timestamp 1700000000000 ms",
         "12345678901234567890123",  # too long
+        "commit 6e36b70c75dacad4111111111111111df3c9cc7977",  # inside a hex digest
+        "pi is about 3.4111111111111111",  # after a decimal point
+        "405987672 1746803521",  # an id and a time stamp: not grouped as cards are
     ],
 )
 def test_not_credit_cards(text: str) -> None:

@@ -60,20 +60,23 @@ def _mixed_case(value: str) -> bool:
 
 
 def luhn(digits: str) -> bool:
-    """The Luhn checksum of a string of ASCII digits (sums of bytes, in C)."""
-    kept = digits[-1::-2]
-    doubled = digits[-2::-2].translate(_DOUBLED)  # each doubled digit as the sum of its digits
-    return (sum(kept.encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
-
-
-_DOUBLED = str.maketrans("0123456789", "0246813579")
+    """The Luhn checksum of a string of ASCII digits: the sums of its groups of four
+    from the right (and the group of one to three before them), looked up."""
+    total = 0
+    end = len(digits)
+    while end >= 4:
+        total += _GROUP_LUHN[digits[end - 4 : end]]
+        end -= 4
+    if end:
+        total += _HEAD_LUHN[digits[:end]]
+    return total % 10 == 0
 
 
 def _card_number(value: str) -> bool:
     """13 to 19 digits starting with 2 to 6, unbroken or in groups as cards print them
     (a first group of 4, then groups of 3 to 6: 4-4-4-4, 4-6-5, 4-4-4-4-3) split by one
     kind of separator (space or dash), passing the Luhn check."""
-    if not value.isascii() or value[0] not in "23456":
+    if value[0] not in "23456" or not value.isascii():
         return False
     if value.isdigit():
         return 13 <= len(value) <= 19 and luhn(value)
@@ -466,9 +469,11 @@ class CardRule(Rule):
     and, in a longer run of groups of four digits, every four groups in a row that make
     one (``4111 1111 1111 1111 4242 4242 4242 4242``; ``order 42 4111 1111 1111 1111``).
 
-    Both searches run on the copy of the text where every digit is the same character,
-    and start with a literal (four digits); a group of digits too long for a card is
-    passed over inside the regular expression, so only candidates reach Python.
+    One search, on the copy of the text where every digit is the same character, led
+    by a literal (four digits): a run of groups of four, a card-shaped number, or the
+    rest of a group of digits too long for a card (taken whole, so that the search goes
+    on after it rather than trying again at each of its digits). A text holding numbers
+    shorter than 13 digits gives Python nothing to do.
     """
 
     __slots__ = ()
@@ -478,32 +483,55 @@ class CardRule(Rule):
 
     def find(self, text: Text, spans: "List[Span]") -> None:
         digits = text.digit_map
-        value = text.value
         found = _CARD.search(digits)
-        if found is not None:
-            for m in _CARD.finditer(digits, found.start()):
-                if m.start("card") != -1:
-                    start, end = m.span()
-                    if _card_number(value[start:end]):
-                        spans.append((start, end, self))
-                    elif "-" in digits[start:end] or " " in digits[start:end]:
-                        self._parts(value, start, end, spans)
-        found = _FOUR_GROUPS.search(digits)
-        if found is not None:
-            for m in _FOUR_GROUPS.finditer(digits, found.start()):
-                self._groups(value, m.start(), value[m.start() : m.end()].split(m.group(1)), spans)
+        if found is None:
+            return
+        value = text.value
+        m: "Optional[re.Match[str]]" = found
+        while m is not None:
+            start, end = m.span()
+            resume = end
+            if m.start("four") != -1:
+                self._groups(value, start, value[start:end].split(m.group("sep")), spans)
+                tail = _SHORT_GROUP.match(digits, end)  # 4-4-4-4-3: the last four and a short group
+                if tail is not None and tail.group(1) == m.group("sep") and _card_number(value[end - 19 : tail.end()]):
+                    spans.append((end - 19, tail.end(), self))
+            elif m.start("card") != -1:
+                if _card_number(value[start:end]):
+                    spans.append((start, end, self))
+                elif "-" in digits[start:end] or " " in digits[start:end]:
+                    self._parts(value, start, end, spans)
+                    # it may have taken the start of a run of groups of four that goes on
+                    # after it ("2024-03-15 4111 1111 1111 1111"): look again from that run
+                    run = _FOUR_TAIL.search(digits, start + 1, end)
+                    after = digits[end : end + 1]
+                    if run is not None and after in (" ", "-") and run.group("sep") in (None, after):
+                        resume = run.start()
+            m = _CARD.search(digits, resume)
 
     def _parts(self, value: str, start: int, end: int, spans: "List[Span]") -> None:
-        """A run of groups that is not one card: the cards among its groups in a row
-        (``2000000000008 42``: a card and another number; ``1234 2000000000008``)."""
-        cuts = [start - 1] + [i for i in range(start, end) if value[i] in " -"] + [end]
-        for i in range(len(cuts) - 1):
-            for j in range(len(cuts) - 1, i, -1):
-                first, last = cuts[i] + 1, cuts[j]
-                if last - first < 13:
-                    break
-                if (i, j) != (0, len(cuts) - 1) and _card_number(value[first:last]):
+        """A run of groups that is not one card: the cards among its groups in a row,
+        grouped as cards print them (``2000000000008 42``: a card and another number;
+        ``1234 2000000000008``). At most a few checks per group."""
+        groups = [(m.start(2), m.end(2), m.group(1)) for m in _GROUP.finditer(value, start, end)]
+        for i, (first, last, _) in enumerate(groups):
+            size = last - first
+            if 13 <= size <= 19:  # a group that is a card on its own
+                if _card_number(value[first:last]):
                     spans.append((first, last, self))
+                continue
+            if size != 4:
+                continue
+            separator = None
+            for group_start, group_end, sep in groups[i + 1 :]:
+                separator = separator or sep
+                if sep != separator or not 3 <= group_end - group_start <= 6:
+                    break
+                size += group_end - group_start
+                if size > 19:
+                    break
+                if size >= 13 and _card_number(value[first:group_end]):
+                    spans.append((first, group_end, self))
                     break
 
     def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
@@ -527,18 +555,22 @@ _CARD_START = str.maketrans("0123456789", "\x01\x01\x00\x00\x00\x00\x00\x01\x01\
 _HITS = re.compile(rb"\x00(?:[^\x00]{0,2}\x00)*")
 
 
-# 13 to 19 digits, single spaces or dashes between them, not inside a longer group of
-# digits, a word (a hex digest) or a decimal fraction (on the digit map); four groups of
-# four are _FOUR_GROUPS's. The rest of a group of 16 or more digits that is not one is
-# matched too (without the group "card"), so that the search goes on after it rather
-# than trying (and failing) at each of its digits.
+# a run of groups of four digits with one separator; else 13 to 19 digits, single spaces
+# or dashes between them; not inside a word (a hex digest), a decimal fraction or a longer
+# group of digits (on the digit map)
 _CARD = re.compile(
-    r"####(?:(?<![\w.#]####)(?!([ -])####\1####\1####(?![\w#]))(?P<card>(?:[ -]?#){9,15})(?![\w#])|#{12,})".replace(
-        "#", DIGIT
-    )
+    (
+        r"####(?:(?<![\w.#]####)(?:"
+        r"(?P<four>(?P<sep>[ -])####(?P=sep)####(?P=sep)####(?:(?P=sep)####)*)(?![\w#])"  # groups of four
+        r"|(?P<card>(?:[ -]?#){9,15})(?![\w#]))"  # 13 to 19 digits
+        r"|#{12,})"  # the rest of a group too long
+    ).replace("#", DIGIT)
 )
-# four or more groups of four digits with the same separator, not inside a longer group
-_FOUR_GROUPS = re.compile(r"####(?<![\w.#]####)([ -])####\1####\1####(?:\1####)*(?![\w#])".replace("#", DIGIT))
+_SHORT_GROUP = re.compile(r"([ -])#{1,3}(?![\w#])".replace("#", DIGIT))
+# groups of four at the end of a candidate, after a separator, with one separator between them
+_FOUR_TAIL = re.compile(r"(?<=[ -])####(?:(?P<sep>[ -])####(?:(?P=sep)####)*)?$".replace("#", DIGIT))
+# the groups of a run of digits, each with the separator before it
+_GROUP = re.compile(r"([ -]?)([0-9]+)")
 
 
 class _LuhnParts(Dict[str, int]):
@@ -555,8 +587,22 @@ class _LuhnParts(Dict[str, int]):
         return part
 
 
+class _HeadParts(Dict[str, int]):
+    """The Luhn part of the one to three digits before a number's groups of four from
+    the right: its last digit is kept, the one before it doubled, and so on."""
+
+    def __missing__(self, digits: str) -> int:
+        part = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = ord(ch) - 48
+            part += _DOUBLE[d] if i % 2 else d
+        self[digits] = part  # at most 1,110 entries
+        return part
+
+
 _DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 _GROUP_LUHN = _LuhnParts()
+_HEAD_LUHN = _HeadParts()
 
 
 #: How far after its BEGIN line a PEM block's END line is looked for (a 4096-bit RSA
