@@ -287,6 +287,7 @@ def test_credit_cards(number: str) -> None:
         ("paid 2024-03-15 4111 1111 1111 1111 2027", "paid 2024-03-15 [REDACTED:credit_card] 2027"),
         ("ids 1234 5678 9012 3456 7890", "ids 1234 5678 9012 3456 7890"),  # no four groups in a row make a card
         ("2000000000008 42", "[REDACTED:credit_card] 42"),  # a card and a number after it
+        ("19 digits: 4111 1111 1111 1112 118.", "19 digits: [REDACTED:credit_card]."),  # 4-4-4-4-3
         ("1234 2000000000008", "1234 [REDACTED:credit_card]"),
     ],
 )
