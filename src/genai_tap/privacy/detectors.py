@@ -464,16 +464,18 @@ _SECRET_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])
 
 
 class CardRule(Rule):
-    """Credit-card numbers: 13 to 19 digits starting with 2 to 6, unbroken or in groups of
-    4 or more split by one kind of separator (space or dash), passing the Luhn check;
-    and, in a longer run of groups of four digits, every four groups in a row that make
-    one (``4111 1111 1111 1111 4242 4242 4242 4242``; ``order 42 4111 1111 1111 1111``).
+    """Credit-card numbers: 13 to 19 digits starting with 2 to 6, unbroken or grouped as
+    cards print them (a group of 4, then groups of 3 to 6, one kind of separator),
+    passing the Luhn check; and, in a longer run of groups of four digits, every four
+    groups in a row that make one (``4111 1111 1111 1111 4242 4242 4242 4242``;
+    ``order 42 4111 1111 1111 1111``).
 
     One search, on the copy of the text where every digit is the same character, led
     by a literal (four digits): a run of groups of four, a card-shaped number, or the
     rest of a group of digits too long for a card (taken whole, so that the search goes
-    on after it rather than trying again at each of its digits). A text holding numbers
-    shorter than 13 digits gives Python nothing to do.
+    on after it rather than trying again at each of its digits). Only the shapes a card
+    is printed in reach Python, so a text of numbers that are not card-shaped costs
+    the search alone.
     """
 
     __slots__ = ()
@@ -487,52 +489,26 @@ class CardRule(Rule):
         if found is None:
             return
         value = text.value
-        m: "Optional[re.Match[str]]" = found
-        while m is not None:
+        luhn4 = _GROUP_LUHN
+        for m in _CARD.finditer(digits, found.start()):
             start, end = m.span()
-            resume = end
             if m.start("four") != -1:
-                self._groups(value, start, value[start:end].split(m.group("sep")), spans)
-                tail = _SHORT_GROUP.match(digits, end)  # 4-4-4-4-3: the last four and a short group
-                if tail is not None and tail.group(1) == m.group("sep") and _card_number(value[end - 19 : tail.end()]):
-                    spans.append((end - 19, tail.end(), self))
-            elif m.start("card") != -1:
-                if _card_number(value[start:end]):
-                    spans.append((start, end, self))
-                elif "-" in digits[start:end] or " " in digits[start:end]:
-                    self._parts(value, start, end, spans)
-                    # it may have taken the start of a run of groups of four that goes on
-                    # after it ("2024-03-15 4111 1111 1111 1111"): look again from that run
-                    run = _FOUR_TAIL.search(digits, start + 1, end)
-                    after = digits[end : end + 1]
-                    if run is not None and after in (" ", "-") and run.group("sep") in (None, after):
-                        resume = run.start()
-            m = _CARD.search(digits, resume)
-
-    def _parts(self, value: str, start: int, end: int, spans: "List[Span]") -> None:
-        """A run of groups that is not one card: the cards among its groups in a row,
-        grouped as cards print them (``2000000000008 42``: a card and another number;
-        ``1234 2000000000008``). At most a few checks per group."""
-        groups = [(m.start(2), m.end(2), m.group(1)) for m in _GROUP.finditer(value, start, end)]
-        for i, (first, last, _) in enumerate(groups):
-            size = last - first
-            if 13 <= size <= 19:  # a group that is a card on its own
-                if _card_number(value[first:last]):
-                    spans.append((first, last, self))
-                continue
-            if size != 4:
-                continue
-            separator = None
-            for group_start, group_end, sep in groups[i + 1 :]:
-                separator = separator or sep
-                if sep != separator or not 3 <= group_end - group_start <= 6:
-                    break
-                size += group_end - group_start
-                if size > 19:
-                    break
-                if size >= 13 and _card_number(value[first:group_end]):
-                    spans.append((first, group_end, self))
-                    break
+                if end - start == 19:  # four groups: one card or none
+                    if (
+                        value[start] in "23456"
+                        and (luhn4[value[start : start + 4]] + luhn4[value[start + 5 : start + 9]]
+                             + luhn4[value[start + 10 : start + 14]] + luhn4[value[start + 15 : end]]) % 10 == 0
+                        and "\x00" not in value[start:end]
+                    ):
+                        spans.append((start, end, self))
+                else:
+                    self._groups(value, start, value[start:end].split(m.group("sep")), spans)
+                if digits[end : end + 1] == m.group("sep"):  # 4-4-4-4-3: the last four and a short group
+                    tail = _SHORT_GROUP.match(digits, end)
+                    if tail is not None and _card_number(value[end - 19 : tail.end()]):
+                        spans.append((end - 19, tail.end(), self))
+            elif m.start("card") != -1 and end - start >= 13 and _card_number(value[start:end]):
+                spans.append((start, end, self))
 
     def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
         """Spans of the cards among ``groups`` (four digits each, five characters apart
@@ -540,6 +516,21 @@ class CardRule(Rule):
         groups, zero where the window is a card, and windows that overlap make one span."""
         if "\x00" in value[start : start + 5 * len(groups)]:
             return  # NULs of the text's own, taken for digits by the digit map: not digits
+        if len(groups) <= 8:  # a card or two: one window at a time costs less
+            parts = [_GROUP_LUHN[group] for group in groups]
+            first, last = -1, -1
+            for i in range(len(groups) - 3):
+                if groups[i][0] in "23456" and sum(parts[i : i + 4]) % 10 == 0:
+                    at = start + 5 * i
+                    if first >= 0 and at < last:
+                        last = at + 19
+                        continue
+                    if first >= 0:
+                        spans.append((first, last, self))
+                    first, last = at, at + 19
+            if first >= 0:
+                spans.append((first, last, self))
+            return
         total = list(accumulate(map(_GROUP_LUHN.__getitem__, groups), initial=0))
         count = len(groups) - 3
         not_luhn = bytes(map(sub, total[4:], total)).translate(_NOT_TENS)  # 0: the window passes Luhn
@@ -553,24 +544,19 @@ _NOT_TENS = bytes(0 if i % 10 == 0 else 1 for i in range(256))  # a window's Luh
 _CARD_START = str.maketrans("0123456789", "\x01\x01\x00\x00\x00\x00\x00\x01\x01\x01")
 # windows that are cards (zero bytes) less than four groups apart: they overlap
 _HITS = re.compile(rb"\x00(?:[^\x00]{0,2}\x00)*")
-
-
-# a run of groups of four digits with one separator; else 13 to 19 digits, single spaces
-# or dashes between them; not inside a word (a hex digest), a decimal fraction or a longer
-# group of digits (on the digit map)
+# (on the digit map) a run of four or more groups of four digits with one separator; else
+# a number printed as cards are, 13 to 19 digits unbroken or a group of four and groups of
+# 3 to 6 (their count is checked after); else the rest of a group of digits too long for
+# either. Never inside a word (a hex digest), a decimal fraction or a longer group.
 _CARD = re.compile(
     (
         r"####(?:(?<![\w.#]####)(?:"
-        r"(?P<four>(?P<sep>[ -])####(?P=sep)####(?P=sep)####(?:(?P=sep)####)*)(?![\w#])"  # groups of four
-        r"|(?P<card>(?:[ -]?#){9,15})(?![\w#]))"  # 13 to 19 digits
-        r"|#{12,})"  # the rest of a group too long
+        r"(?P<four>(?P<sep>[ -])####(?P=sep)####(?P=sep)####(?:(?P=sep)####)*)(?![\w#])"
+        r"|(?P<card>#{9,15}|(?P<other>[ -])#{3,6}(?:(?P=other)#{3,6}){1,4})(?![\w#]))"
+        r"|#{12,})"
     ).replace("#", DIGIT)
 )
 _SHORT_GROUP = re.compile(r"([ -])#{1,3}(?![\w#])".replace("#", DIGIT))
-# groups of four at the end of a candidate, after a separator, with one separator between them
-_FOUR_TAIL = re.compile(r"(?<=[ -])####(?:(?P<sep>[ -])####(?:(?P=sep)####)*)?$".replace("#", DIGIT))
-# the groups of a run of digits, each with the separator before it
-_GROUP = re.compile(r"([ -]?)([0-9]+)")
 
 
 class _LuhnParts(Dict[str, int]):
