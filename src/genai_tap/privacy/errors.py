@@ -59,7 +59,8 @@ STRUCTURAL = frozenset(
     {
         "role", "type", "id", "name", "mime_type", "mimeType", "modality", "format", "modelId", "toolUseId",
         "anthropic_version", "contentType", "accept", "trace", "status", "uri", "guardrailIdentifier",
-        "guardrailVersion", "latency", "performanceConfigLatency",
+        "guardrailVersion", "latency", "performanceConfigLatency", "agentId", "agentAliasId", "sessionId",
+        "knowledgeBaseId", "modelArn", "clientRequestToken", "foundationModel",
     }
 )
 
