@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from genai_tap.config import Config
+from genai_tap.guard import report
 from genai_tap.record import CallRecord, Part, media_part, message, text_part, tool_response_part
 from genai_tap.semconv import OP_INVOKE_AGENT
 from genai_tap.tap import Call
@@ -181,7 +182,10 @@ class AgentStream:
         if "trace" in event:
             part = event["trace"]
             if isinstance(part, Mapping):
-                self.trace.add(arrival, part)
+                try:
+                    self.trace.add(arrival, part)
+                except Exception as exc:  # one event Bedrock sent in a shape we did not foresee: the others still count
+                    report("bedrock agents: reading a trace event", exc)
         elif "chunk" in event:
             data = (event["chunk"] or {}).get("bytes")
             if isinstance(data, (bytes, bytearray)) and data:

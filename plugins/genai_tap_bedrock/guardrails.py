@@ -132,12 +132,13 @@ def apply_intervention(rec: CallRecord) -> None:
 
 
 def read_trace(rec: CallRecord, trace: Any) -> None:
-    """Converse's ``trace`` (and InvokeModel's ``amazon-bedrock-trace``): ``guardrail`` with
-    ``inputAssessment``, ``outputAssessments`` and ``actionReason``."""
+    """Converse's ``trace`` (``guardrail`` with ``inputAssessment`` and
+    ``outputAssessments``) and InvokeModel's ``amazon-bedrock-trace`` (``guardrail`` with
+    ``input`` and ``outputs``): the policies that acted."""
     guardrail = trace.get("guardrail") if isinstance(trace, Mapping) else None
     if not isinstance(guardrail, Mapping):
         return
-    found = policies(guardrail.get("inputAssessment"), guardrail.get("outputAssessments"))
+    found = policies(*(guardrail.get(key) for key in ("inputAssessment", "outputAssessments", "input", "outputs")))
     merge_policies(rec, found)
     if rec.guardrail_action is None:
         rec.guardrail_action = INTERVENED if found else NONE
