@@ -152,3 +152,64 @@ def test_content_off_no_text_in_any_exported_byte(emulator: Any, otlp: Any, tmp_
     counts = [s["attributes"][sc.RETRIEVAL_DOCUMENT_COUNT] for s in spans if s["name"].startswith("retrieval")]
     assert len(counts) == 4 and all(n > 0 for n in counts)
     assert all(s["attributes"][sc.USAGE_INPUT_TOKENS] > 0 for s in spans if s["name"].startswith("chat anthropic"))
+
+
+ASYNC_APP = """
+import asyncio, datetime, json
+from aiobotocore.session import get_session
+
+def clean(value):
+    if isinstance(value, datetime.datetime):
+        return "<time>"
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
+    if isinstance(value, dict):
+        return {k: "<ms>" if k.endswith("TimeMs") else clean(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+async def main():
+    session = get_session()
+    async with session.create_client("bedrock-agent-runtime") as agents, session.create_client("bedrock-runtime") as runtime:
+        response = await agents.invoke_agent(agentId="AGENT12345", agentAliasId="ALIAS12345", sessionId="async-e2e",
+                                             inputText="Route this weather question for Lyon", enableTrace=True)
+        async for event in response["completion"]:
+            print("agent", json.dumps(clean(event), sort_keys=True))
+        print("retrieve", json.dumps(clean(await agents.retrieve(knowledgeBaseId="KBASYNC001", retrievalQuery={"text": "remote work"})), sort_keys=True))
+        config = {"type": "KNOWLEDGE_BASE", "knowledgeBaseConfiguration": {"knowledgeBaseId": "KBASYNC001",
+                  "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}}
+        response = await agents.retrieve_and_generate_stream(input={"text": "Travel expenses?"}, retrieveAndGenerateConfiguration=config)
+        async for event in response["stream"]:
+            print("rag", json.dumps(clean(event), sort_keys=True))
+        found = await runtime.apply_guardrail(guardrailIdentifier="gr-async", guardrailVersion="1", source="OUTPUT",
+                                              content=[{"text": {"text": "Call 555-123-4567"}}])
+        print("guardrail", json.dumps(clean(found), sort_keys=True))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_an_async_app_under_genai_tap_run(deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    env = env_for(deterministic_emulator, otlp)
+    deterministic_emulator.reset()
+    bare = run_app(ASYNC_APP, env, tmp_path, traced=False)
+    bare_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
+    assert bare.returncode == 0, bare.stderr
+    deterministic_emulator.reset()
+    traced = run_app(ASYNC_APP, env, tmp_path, traced=True)
+    traced_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
+    assert traced.returncode == 0 and traced.stderr == "", traced.stderr
+    assert traced.stdout == bare.stdout and traced_requests == bare_requests
+
+    spans = otlp.wait_for(otlp.spans, 14)
+    top = {s["attributes"][sc.BEDROCK_API]: s for s in spans if not s["parent_span_id"]}
+    assert sorted(top) == ["ApplyGuardrail", "InvokeAgent", "Retrieve", "RetrieveAndGenerateStream"]
+    claude = "chat anthropic.claude-3-5-sonnet-20240620-v1:0"
+    assert shape(spans, top["InvokeAgent"]) == (
+        "invoke_agent",
+        [("aws.bedrock.agent.routing_classifier", [claude, ("invoke_agent WeatherSpecialist", [claude, "execute_tool get_weather", claude])])],
+    )
+    assert shape(spans, top["RetrieveAndGenerateStream"])[1] == ["retrieval KBASYNC001"]
+    assert top["ApplyGuardrail"]["attributes"][sc.AWS_BEDROCK_GUARDRAIL_POLICIES] == ["sensitive_information"]

@@ -131,7 +131,6 @@ GUARDRAIL_COMPONENT_BEDROCK = "Amazon Bedrock Guardrails"
 GUARDRAIL_RESULT_TYPE_ACTION = "action"
 TOOL_TYPE_FUNCTION = "function"    # run by the app (an agent's return of control)
 TOOL_TYPE_EXTENSION = "extension"  # run by the agent's side (a Lambda action group, the code interpreter)
-TOOL_TYPE_DATASTORE = "datastore"
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 ERROR_TYPE_OTHER = "_OTHER"
