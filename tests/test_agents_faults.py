@@ -52,6 +52,8 @@ ODD_EVENTS: List[Any] = [
     ("trace", part("orchestrationTrace", {"invocationInput": {"invocationType": "ACTION_GROUP", "traceId": "t-1",
                                                               "actionGroupInvocationInput": {"parameters": [{"value": "no name"}, {}]}}}, 5)),
     ("trace", part("futureTrace", {"somethingNew": {"traceId": "t-2"}}, 6)),  # a kind Bedrock may add one day
+    ("trace", part("customOrchestrationTrace", {"event": {"text": "a custom orchestration's own event"}, "traceId": "co-0"}, 6.5)),
+    ("trace", {k: v for k, v in part("orchestrationTrace", model_in("t-4"), 7).items() if k != "eventTime"}),  # no time: its arrival
     ("trace", {"sessionId": "s-1"}),  # no trace at all, no time
     ("trace", part("failureTrace", {"failureReason": "something failed", "traceId": "t-5"}, 8)),  # fails no step we know
     ("trace", part("orchestrationTrace", model_in("c-0"), 9, chain=(ROOT_ARN, "arn:aws:bedrock:us-east-1:1:agent-alias/GHOST/GHOSTALIAS"),
@@ -101,7 +103,8 @@ def test_odd_trace_events_change_nothing_for_the_app(odd_emulator: Any, tap: Any
     assert root.status.status_code.name == "ERROR" and root.status.description == "something failed"
     assert root.attributes[sc.ERROR_TYPE] == "failure"
     names = sorted(s.name for s in spans)
-    assert names.count(f"chat {MODEL}") == 3  # the root agent's two, the unknown collaborator's one
+    assert names.count(f"chat {MODEL}") == 4  # the root agent's three, the unknown collaborator's one
+    assert not any("custom" in name for name in names)
     assert "invoke_agent Ghost" in names and "execute_tool action" in names and "aws.bedrock.agent.failure" in names
     (first,) = [s for s in spans if s.attributes.get(sc.AWS_BEDROCK_AGENT_TRACE_ID) == "t-0"]
     assert sc.USAGE_INPUT_TOKENS not in first.attributes  # "12" is not a count
@@ -123,7 +126,7 @@ def test_a_parser_that_raises_costs_that_event_only(odd_emulator: Any, tap: Any,
     assert len(events) == len(ODD_EVENTS)
     spans = tap.spans()
     assert not any(s.name.startswith("apply_guardrail") for s in spans)
-    assert sum(s.name == f"chat {MODEL}" for s in spans) == 3  # the events after the failing one were read
+    assert sum(s.name == f"chat {MODEL}" for s in spans) == 4  # the events after the failing one were read
     from genai_tap import guard
 
     assert any("a bug in genai-tap's trace parser" in str(e) for e in guard.swallowed)
