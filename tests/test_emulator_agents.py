@@ -204,6 +204,13 @@ def test_failure_trace_then_dependency_failed(agents: Any) -> None:
     assert failure[2]["failureCode"] == 424 and "startTime" in failure[2]["metadata"]
 
 
+def test_failure_exception_names_the_lambda(fresh_emulator: Any) -> None:
+    status, _, raw = sm.post(fresh_emulator.url, AGENT, {"inputText": "This will fail"})
+    found, problems = sm.check_stream(SERVICE, "InvokeAgent", raw)
+    assert problems == [] and found[-1][0] == "dependencyFailedException"
+    assert found[-1][1]["resourceName"] == "arn:aws:lambda:us-east-1:123456789012:function:WeatherActions"
+
+
 def test_multi_agent_collaboration_nests_the_collaborator(agents: Any) -> None:
     _, events = invoke(agents, "Ask the team about the weather in Oslo")
     parts = [e["trace"] for e in events if "trace" in e]
@@ -555,3 +562,84 @@ def test_the_model_walk_finds_what_does_not_fit() -> None:
     bad_enum = {"trace": {"orchestrationTrace": {"observation": {"type": "DONE"}}}}
     assert any("not in" in p for p in sm.walk(part, bad_enum))
     assert sm.walk(part, {"eventTime": "yesterday"}) == ["$.eventTime: 'yesterday' is not a timestamp"]
+
+
+def test_bedrock_quirks_on_the_wire(fresh_emulator: Any) -> None:
+    """What recorded Bedrock traffic carries outside the model's members (botocore drops it; a parser
+    reading raw events sees it): ``__type`` in inferenceConfiguration, an empty reasoning block in
+    pre/post-processing outputs, and ``[{}]`` assessments from a guardrail that found nothing."""
+    attributes = {"emulator-processing": "pre", "emulator-guardrail": "true"}
+    found = raw_events(fresh_emulator.url, AGENT, {"inputText": "Hello", "enableTrace": True, "sessionState": {"sessionAttributes": attributes}})
+    steps = [body["trace"] for name, body in found if name == "trace"]
+    guardrail = steps[0]["guardrailTrace"]
+    assert guardrail["inputAssessments"] == [{}]
+    pre_in = steps[1]["preProcessingTrace"]["modelInvocationInput"]
+    assert pre_in["inferenceConfiguration"]["__type"] == "com.amazon.bedrock.agent.common.types#InferenceConfiguration"
+    pre_out = steps[2]["preProcessingTrace"]["modelInvocationOutput"]
+    assert pre_out["reasoningContent"] == {"__type": "com.amazon.bedrock#ReasoningContentBlock", "reasoningText": {}}
+    assert found[1][1]["eventTime"].endswith("Z") and len(found[1][1]["eventTime"].split(".")[1]) == 10  # nanoseconds
+
+
+def test_reset_clears_the_clock_skew(fresh_emulator: Any) -> None:
+    fresh_emulator.clock_skew_ms = 5000.0
+    fresh_emulator.reset()
+    assert fresh_emulator.clock_skew_ms == 0.0
+
+
+def test_step_times_follow_the_pace_of_the_stream(fresh_emulator: Any, agents: Any) -> None:
+    """With a pause between events, each step's metadata spans the events it covers."""
+    fresh_emulator.chunk_delay_ms = 30
+    _, events = invoke(agents, "What is the weather in Lyon?")
+    steps = traces(events)
+    model = next(b for k, s, b in steps if s == "modelInvocationOutput")["metadata"]
+    action = next(b for k, s, b in steps if s == "observation")["actionGroupInvocationOutput"]["metadata"]
+    final = steps[-1][2]["finalResponse"]["metadata"]
+    assert model["totalTimeMs"] >= 25 and action["totalTimeMs"] >= 25
+    assert final["operationTotalTimeMs"] >= 8 * 25
+    assert final["startTime"] <= model["startTime"] < model["endTime"] <= action["startTime"] < action["endTime"] <= final["endTime"]
+
+
+def test_agent_version_follows_the_alias(agents: Any) -> None:
+    draft = agents.invoke_agent(agentId="AGENT12345", agentAliasId="TSTALIASID", sessionId="s1", inputText="hi", enableTrace=True)
+    assert {e["trace"]["agentVersion"] for e in draft["completion"] if "trace" in e} == {"DRAFT"}
+    _, events = invoke(agents, "hi")
+    assert {e["trace"]["agentVersion"] for e in events if "trace" in e} == {"1"}
+
+
+def test_inline_reasoning_from_model_fields(agents: Any) -> None:
+    overrides = {"promptConfigurations": [{"promptType": "ORCHESTRATION",
+                                           "additionalModelRequestFields": {"reasoning_config": {"type": "enabled", "budget_tokens": 1024}}}]}
+    _, events = inline(agents, "Hello", promptOverrideConfiguration=overrides)
+    output = next(b for k, s, b in traces(events) if s == "modelInvocationOutput")
+    assert output["reasoningContent"]["reasoningText"]["signature"] == "emulator"
+
+
+def test_streamed_final_response_under_a_guardrail(fresh_emulator: Any, agents: Any) -> None:
+    _, events = inline(agents, "Hello inline", guardrailConfiguration={"guardrailIdentifier": "gr01", "guardrailVersion": "1"},
+                       streamingConfigurations={"streamFinalResponse": True})
+    names = ["chunk" if "chunk" in e else next(iter(e["trace"]["trace"])) for e in events]
+    assert names[0] == "guardrailTrace" and names.count("chunk") == 3
+    for index, name in enumerate(names):
+        if name == "chunk":
+            assert names[index - 1] == "guardrailTrace"
+            assert events[index - 1]["trace"]["trace"]["guardrailTrace"]["traceId"].endswith("-guardrail-post-0")
+    assert answer(events) == "Hello from the genai-tap emulator agent. You said: Hello inline"
+
+
+@pytest.mark.parametrize(
+    "state,expected",
+    [("REPROMPT", "The action could not be completed; please rephrase your request."), ("FAILURE", "The action failed: no seats")],
+)
+def test_return_control_results_that_did_not_work(fresh_emulator: Any, agents: Any, state: str, expected: str) -> None:
+    results = [{"functionResult": {"actionGroup": "WeatherActions", "function": "get_weather", "responseState": state,
+                                   "responseBody": {"TEXT": {"body": "no seats"}}}}]
+    response = agents.invoke_agent(agentId="AGENT12345", agentAliasId="ALIAS12345", sessionId="s1", enableTrace=True,
+                                   sessionState={"invocationId": "i-1", "returnControlInvocationResults": results})
+    events = list(response["completion"])
+    assert answer(events) == expected
+    observations = [b for k, s, b in traces(events) if s == "observation"]
+    if state == "REPROMPT":
+        assert observations[0] == {"repromptResponse": {"source": "ACTION_GROUP", "text": "The action asked for a new attempt: no seats"},
+                                   "traceId": f"{response['ResponseMetadata']['RequestId']}-0", "type": "REPROMPT"}
+    body = {"sessionState": {"invocationId": "i-1", "returnControlInvocationResults": results}, "enableTrace": True}
+    raw_events(fresh_emulator.url, AGENT, body)

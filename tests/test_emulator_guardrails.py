@@ -100,8 +100,13 @@ def test_output_scope_full_lists_what_did_not_match(fresh_emulator: Any, runtime
     assert all(f["action"] == "NONE" and f["detected"] is False and f["confidence"] == "NONE" for f in filters)
     assert assessment["topicPolicy"]["topics"] == [{"name": "InvestmentAdvice", "type": "DENY", "action": "NONE", "detected": False}]
     assert {e["type"] for e in assessment["sensitiveInformationPolicy"]["piiEntities"]} == {"EMAIL", "PHONE"}
-    check(fresh_emulator.url, "/guardrail/gr01/version/DRAFT/apply",
-          {"source": "INPUT", "content": [{"text": {"text": "hello"}}], "outputScope": "FULL"}, "ApplyGuardrail")
+    wire = check(fresh_emulator.url, "/guardrail/gr01/version/DRAFT/apply",
+                 {"source": "INPUT", "content": [{"text": {"text": "hello"}}], "outputScope": "FULL"}, "ApplyGuardrail")
+    # what FULL does not cover is sent as null, as Bedrock does
+    raw = wire["assessments"][0]
+    assert raw["wordPolicy"] is None and raw["sensitiveInformationPolicy"]["regexes"] is None
+    assert raw["contextualGroundingPolicy"] is None and raw["automatedReasoningPolicy"] is None
+    assert wire["guardrailCoverage"]["images"] is None
 
 
 def test_contextual_grounding(fresh_emulator: Any, runtime: Any) -> None:
@@ -326,3 +331,31 @@ def test_unknown_guardrail_in_model_calls(runtime: Any) -> None:
     with pytest.raises(ClientError) as caught:
         runtime.invoke_model(modelId=NOVA, body=json.dumps(FAMILY_BODIES[NOVA]("hi")), guardrailIdentifier="notfound7", guardrailVersion="1")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+
+@pytest.mark.parametrize(
+    "names,call",
+    [
+        (("InvokeModel", "invoke"), lambda c: c.invoke_model(modelId=NOVA, body=json.dumps(FAMILY_BODIES[NOVA]("hi")))),
+        (("Converse", "converse"), lambda c: c.converse(modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])),
+        (("ConverseStream", "converse-stream"), lambda c: c.converse_stream(modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])),
+        (("InvokeModelWithResponseStream", "invoke-with-response-stream"),
+         lambda c: c.invoke_model_with_response_stream(modelId=NOVA, body=json.dumps(FAMILY_BODIES[NOVA]("hi")))),
+        (("StartAsyncInvoke", "async-invoke"), lambda c: c.start_async_invoke(
+            modelId="amazon.nova-reel-v1:0", modelInput={"taskType": "TEXT_VIDEO"},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}})),
+    ],
+)
+def test_runtime_faults_by_api_name_or_path_alias(fresh_emulator: Any, runtime: Any, names: Any, call: Any) -> None:
+    for name in names:
+        fresh_emulator.add_fault("AccessDeniedException", operation=name)
+        with pytest.raises(ClientError) as caught:
+            call(runtime)
+        assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    call(runtime)
+
+
+def test_unknown_paths(fresh_emulator: Any) -> None:
+    status, headers, _ = sm.post(fresh_emulator.url, "/nothing/here", {})
+    assert status == 404 and headers["x-amzn-errortype"].startswith("ResourceNotFoundException:")

@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .support import service_model as sm
 
 KEY_ID = "AKIAEMULATORTEST0001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -148,3 +152,45 @@ def test_oversized_bodies_are_refused_unread(fresh_emulator: Any) -> None:
 def test_unreadable_content_length(fresh_emulator: Any) -> None:
     status, raw = request(fresh_emulator.url, "POST", "/model/amazon.nova-lite-v1:0/converse", None, {"Content-Length": "-5"})
     assert status == 400
+
+
+# --------------------------------------------------------------------------- hostile request bodies
+
+FIELDS = ["inputText", "enableTrace", "sessionState", "inlineSessionState", "sessionAttributes", "returnControlInvocationResults",
+          "actionGroups", "functionSchema", "functions", "apiSchema", "payload", "knowledgeBases", "knowledgeBaseId",
+          "guardrailConfiguration", "guardrailIdentifier", "collaborators", "collaboratorConfigurations", "promptOverrideConfiguration",
+          "promptConfigurations", "foundationModel", "instruction", "streamingConfigurations", "retrievalQuery", "text",
+          "retrievalConfiguration", "vectorSearchConfiguration", "numberOfResults", "nextToken", "input", "type",
+          "retrieveAndGenerateConfiguration", "knowledgeBaseConfiguration", "externalSourcesConfiguration", "sources", "sourceType",
+          "modelArn", "generationConfiguration", "source", "content", "qualifiers", "outputScope", "messages", "role", "guardrailConfig",
+          "guardContent", "prompt", "max_tokens_to_sample", "num_generations", "numResults", "maxTokens"]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "x", "KB12345678", "weather", "INPUT", "KNOWLEDGE_BASE", "S3"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=4),
+    max_leaves=12,
+)
+PATHS = [
+    "/agents/AGENT12345/agentAliases/ALIAS12345/sessions/s1/text",
+    "/agents/s1",
+    "/knowledgebases/KB12345678/retrieve",
+    "/retrieveAndGenerate",
+    "/retrieveAndGenerateStream",
+    "/guardrail/gr01/version/1/apply",
+    "/model/anthropic.claude-v2/invoke",
+    "/model/cohere.command-text-v14/invoke-with-response-stream",
+    "/model/ai21.j2-mid-v1/invoke",
+]
+
+
+@pytest.mark.slow
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(PATHS), body=JSON)
+def test_any_json_body_gets_an_answer_or_a_4xx(fresh_emulator: Any, path: str, body: Any) -> None:
+    status, headers, raw = sm.post(fresh_emulator.url, path, body)
+    assert status in (200, 400, 404), (status, raw)
+    if status != 200:
+        assert "x-amzn-errortype" in headers and json.loads(raw)["message"]
+    elif headers["content-type"] == "application/vnd.amazon.eventstream":
+        sm.events(raw)  # whole frames, both CRCs right
+    else:
+        json.loads(raw)

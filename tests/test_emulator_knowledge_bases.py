@@ -81,6 +81,12 @@ def test_retrieve_pages_with_next_token(kb: Any) -> None:
     assert len(seen) == 6 == len(set(seen))
 
 
+def test_retrieve_without_a_matching_word_gives_the_best_three(kb: Any) -> None:
+    response = kb.retrieve(knowledgeBaseId="KB12345678", retrievalQuery={"text": "zebra"})
+    assert len(response["retrievalResults"]) == 3
+    assert [round(r["score"], 2) for r in response["retrievalResults"]] == [0.35, 0.34, 0.33]
+
+
 def test_retrieve_with_a_guardrail(fresh_emulator: Any, kb: Any) -> None:
     passed = kb.retrieve(knowledgeBaseId="KB12345678", retrievalQuery={"text": "vacation"}, guardrailConfiguration=GUARDRAIL)
     assert passed["guardrailAction"] == "NONE" and passed["retrievalResults"]
@@ -221,3 +227,9 @@ def test_scheduled_faults(fresh_emulator: Any, kb: Any, operation: str) -> None:
     assert caught.value.response["Error"]["Code"] == "ThrottlingException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     calls[operation]()
+
+
+def test_stream_pieces_follow_stream_chunks(fresh_emulator: Any, kb: Any) -> None:
+    fresh_emulator.stream_chunks = 1
+    events = list(kb.retrieve_and_generate_stream(input={"text": "vacation and expenses"}, retrieveAndGenerateConfiguration=KB_CONFIG)["stream"])
+    assert [next(iter(e)) for e in events] == ["output", "citation", "output", "citation"]

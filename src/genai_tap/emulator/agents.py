@@ -39,7 +39,7 @@ REASONING_TYPE = "com.amazon.bedrock#ReasoningContentBlock"
 _AGENT_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
 _SESSION_ID = re.compile(r"^[0-9a-zA-Z._:-]{2,100}$")
 
-#: scenario names (the ``emulator-scenario`` session attribute), in the order keywords are tried
+#: scenario names (values of the ``emulator-scenario`` session attribute)
 SCENARIOS = ("answer", "guardrail", "failure", "collaboration", "routing", "api", "function", "code", "knowledge_base")
 #: (scenario, words that choose it in the input text)
 KEYWORDS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -364,8 +364,9 @@ class Who:
 class Run:
     """One agent answer, built event by event as the stream is sent."""
 
-    def __init__(self, ask: Ask, request_id: str, clock: Clock, chunks: Optional[int]) -> None:
+    def __init__(self, ask: Ask, request_id: str, clock: Clock, chunks: Optional[int], scenario: str) -> None:
         self.ask = ask
+        self.scenario = scenario
         self.clock = clock
         self.chunks = chunks
         self.root = Who(ask, request_id, [ask.alias_arn])
@@ -511,7 +512,7 @@ class Run:
 
     def _events(self) -> Iterator[Optional[bytes]]:
         ask, root = self.ask, self.root
-        scenario = choose(ask)
+        scenario = self.scenario
         if scenario == "guardrail":
             found = guardrails.check(ask.guard or _IMPLICIT_GUARD, ask.text, "INPUT")
             yield from self.guardrail(root, found, "pre")
@@ -612,6 +613,7 @@ class Run:
         history = [("user", ask.text)]
         yield from self.think(root, history, f"I will call {tool.tool_name} to answer.", tool=(tool.tool_name, tool.arguments()))
         invocation_id = replies.new_uuid() if tool.executor == "RETURN_CONTROL" else None
+        self.clock.mark("action")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -628,7 +630,6 @@ class Run:
                 "returnControl", {"invocationId": invocation_id, "invocationInputs": [tool.return_control_input(ask.agent_id)]}
             )
             return
-        self.clock.mark("action")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("action"))
         yield self.trace(
             root,
@@ -651,18 +652,39 @@ class Run:
         result.append((answer, None))
 
     def return_control_result(self, scenario: str, result: List[Any]) -> Iterator[Optional[bytes]]:
-        bodies, denied = [], False
+        bodies, denied, states = [], False, set()
         for item in self.ask.results:
             member = (item.get("functionResult") or item.get("apiResult") or {}) if isinstance(item, dict) else {}
             if member.get("confirmationState") == "DENY":
                 denied = True
+            states.add(member.get("responseState"))
             for content in (member.get("responseBody") or {}).values():
                 if isinstance(content, dict) and content.get("body"):
                     bodies.append(str(content["body"]))
         got = "; ".join(bodies) or "(no result)"
-        answer = "Understood, I did not run the action." if denied else f"Thanks, the action returned: {got}"
+        root = self.root
+        if "REPROMPT" in states:  # the application asks the agent to try again
+            yield self.trace(
+                root,
+                "orchestrationTrace",
+                {
+                    "observation": {
+                        "repromptResponse": {"source": "ACTION_GROUP", "text": f"The action asked for a new attempt: {got}"},
+                        "traceId": root.trace_id(),
+                        "type": "REPROMPT",
+                    }
+                },
+            )
+            root.step += 1
+            answer = "The action could not be completed; please rephrase your request."
+        elif "FAILURE" in states:
+            answer = f"The action failed: {got}"
+        elif denied:
+            answer = "Understood, I did not run the action."
+        else:
+            answer = f"Thanks, the action returned: {got}"
         history = [("user", self.ask.text or "(return control results)"), ("user", got)]
-        yield from self._reply(self.root, history, answer, "The application ran the action and sent its result.")
+        yield from self._reply(root, history, answer, "The application ran the action and sent its result.")
         result.append((answer, None))
 
     def knowledge_base(self, scenario: str, result: List[Any]) -> Iterator[Optional[bytes]]:
@@ -670,6 +692,7 @@ class Run:
         tool_name = f"GET__x_amz_knowledgebase_{ask.kb_id}__Search"
         history = [("user", ask.text)]
         yield from self.think(root, history, "I will search the knowledge base.", tool=(tool_name, {"searchQuery": ask.text}))
+        self.clock.mark("kb")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -681,7 +704,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("kb")
         refs = [ref for _, ref in knowledge_bases.search(ask.text, ask.kb_id)[:3]]
         meta = dict({"clientRequestId": root.rid}, **self.clock.span("kb"))
         yield self.trace(
@@ -716,6 +738,7 @@ class Run:
             "I will run Python code to compute this.",
             tool=("codeinterpreteraction__execute", {"code": code}),
         )
+        self.clock.mark("code")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -727,7 +750,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("code")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("code"))
         yield self.trace(
             root,
@@ -757,6 +779,7 @@ class Run:
         ask, root = self.ask, self.root
         tool = weather_tool(ask.text)
         yield from self.think(root, [("user", ask.text)], f"I will call {tool.tool_name}.", tool=(tool.tool_name, tool.arguments()))
+        self.clock.mark("failure")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             "orchestrationTrace",
@@ -768,7 +791,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("failure")
         lambda_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{tool.group}"
         reason = f"The Lambda function {lambda_arn} failed: the function returned an error (Unhandled)."
         yield self.trace(
@@ -803,6 +825,7 @@ class Run:
         tool = weather_tool(text)
         history = [("user", text)]
         yield from self.think(child, history, f"I will call {tool.tool_name}.", tool=(tool.tool_name, tool.arguments()))
+        self.clock.mark("collab-action")  # the step starts when its invocationInput leaves
         yield self.trace(
             child,
             "orchestrationTrace",
@@ -814,7 +837,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("collab-action")
         meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("collab-action"))
         yield self.trace(
             child,
@@ -837,6 +859,7 @@ class Run:
     def _delegate(self, kind: str, text: str) -> Iterator[Any]:
         root = self.root
         name, arn = self.ask.collaborator
+        self.clock.mark("delegate")  # the step starts when its invocationInput leaves
         yield self.trace(
             root,
             kind,
@@ -852,7 +875,6 @@ class Run:
                 }
             },
         )
-        self.clock.mark("delegate")
         answer = ""
         for item in self.collaborator_run(root, text, kind):
             if isinstance(item, tuple):
@@ -994,9 +1016,12 @@ def _invoke(inline: bool) -> Callable[[Any, Dict[str, str], bytes], None]:
             return handler.send_error_shape("ValidationException", "Malformed request body.")
         try:
             ask = Ask(inline, params, body)
+            scenario = choose(ask)  # before the answer starts: a request it cannot read gets a 400, not a broken stream
         except AgentError as exc:
             return handler.send_error_shape(exc.code, str(exc))
-        run = Run(ask, handler.request_id, handler.emulator.clock(), handler.emulator.stream_chunks)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            return handler.send_error_shape("ValidationException", f"Malformed request: {exc}")
+        run = Run(ask, handler.request_id, handler.emulator.clock(), handler.emulator.stream_chunks, scenario)
         headers = {"x-amzn-bedrock-agent-content-type": "application/json", "x-amz-bedrock-agent-session-id": ask.session_id}
         if ask.memory_id:
             headers["x-amz-bedrock-agent-memory-id"] = str(ask.memory_id)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import itertools
 import json
 import random
 import re
@@ -383,16 +384,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         delay = self.emulator.chunk_delay_ms / 1000.0
+        iterator = iter(events)
         try:
-            for index, item in enumerate(events):
+            for index in itertools.count():
+                if delay and index:
+                    time.sleep(delay)  # before the next event is built: its times are when it leaves
+                item = next(iterator, None)
+                if item is None:
+                    break
                 if fault is not None and index == fault.after:
                     if fault.error == DROP:
                         return self.drop()
                     data = streaming.exception(fault.error, fault.message)
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     break
-                if delay and index:
-                    time.sleep(delay)
                 data = item() if callable(item) else item
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.write(b"0\r\n\r\n")
@@ -412,8 +417,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch("DELETE")
 
+    #: whether this request's answer has started (its status line was sent)
+    responded = False
+
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        self.responded = True
+        super().send_response(code, message)
+
     def _dispatch(self, method: str) -> None:
         self.service = "runtime"
+        self.responded = False
         raw = self._body() if method in ("POST", "PUT") else b""
         if raw is None:
             return
@@ -436,7 +449,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.service = route.service
             if self.fault(route.names, route.target(params, raw)):
                 return
-            return route.fn(self, params, raw)
+            try:
+                return route.fn(self, params, raw)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a request the handler could not read: a 400, never a traceback
+                if self.responded:
+                    self.close_connection = True  # the answer had started: all that can be done is to cut it
+                    return
+                message = f"The emulator could not read this request ({type(exc).__name__}: {exc})"
+                return self.send_error_shape("ValidationException", message)
         self.send_error_shape("ResourceNotFoundException", f"No route for {method} {path}")
 
     # ------------------------------------------------------------ control API
