@@ -42,7 +42,7 @@ def model_in(trace_id: str) -> Dict[str, Any]:
 
 
 ODD_EVENTS: List[Any] = [
-    ("trace", part("orchestrationTrace", model_in("t-0"), 1)),
+    ("trace", part("orchestrationTrace", model_in("t-0"), 1, chain=None)),  # no caller chain: the agent called
     # an output whose raw response is not JSON, whose usage is text, whose times are missing
     ("trace", part("orchestrationTrace", {"modelInvocationOutput": {"traceId": "t-0", "rawResponse": {"content": "{not json"},
                                                                      "metadata": {"usage": {"inputTokens": "12", "outputTokens": None}}}}, 2)),
@@ -106,6 +106,7 @@ def test_odd_trace_events_change_nothing_for_the_app(odd_emulator: Any, tap: Any
     assert names.count(f"chat {MODEL}") == 4  # the root agent's three, the unknown collaborator's one
     assert not any("custom" in name for name in names)
     assert "invoke_agent Ghost" in names and "execute_tool action" in names and "aws.bedrock.agent.failure" in names
+    assert names.count("invoke_agent") == 1  # the events with and without a caller chain are the same agent's
     (first,) = [s for s in spans if s.attributes.get(sc.AWS_BEDROCK_AGENT_TRACE_ID) == "t-0"]
     assert sc.USAGE_INPUT_TOKENS not in first.attributes  # "12" is not a count
     assert json.loads(first.attributes[sc.OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": "{not json"}]

@@ -198,9 +198,10 @@ class AgentTrace:
         chain = tuple(
             str(c.get("agentAliasArn")) for c in part.get("callerChain") or () if isinstance(c, Mapping) and c.get("agentAliasArn")
         )
-        if self.top_chain is None and len(chain) <= 1:
-            self.top_chain = chain
-        if not chain or chain == self.top_chain or (self.top_chain is not None and len(chain) <= len(self.top_chain)):
+        if self.top_chain is None and len(chain) == 1:
+            self.top_chain = chain  # the agent called: the first caller chain of one agent
+        top = self.top_chain
+        if len(chain) <= (len(top) if top is not None else 1):  # no chain, or the called agent's
             agent = self.top
         else:
             agent = self.agents.get(chain) or self._collaborator(chain, part)
