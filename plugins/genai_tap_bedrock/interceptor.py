@@ -37,7 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
 SERVICES: Dict[str, Tuple[str, frozenset]] = {
     "bedrock-runtime": (
         ".operations",
-        frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke"}),
+        frozenset(
+            {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke", "ApplyGuardrail"}
+        ),
+    ),
+    "bedrock-agent-runtime": (
+        ".agent_runtime",
+        frozenset({"InvokeAgent", "InvokeInlineAgent", "Retrieve", "RetrieveAndGenerate", "RetrieveAndGenerateStream"}),
     ),
 }
 #: every traced operation name, of any service: the wrappers' first, cheap test

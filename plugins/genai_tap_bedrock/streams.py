@@ -60,14 +60,21 @@ class Reader:
     ``bytes``) for the frequent events. A ``str`` it returns must be the reply's text and
     nothing else: with content capture off such items are not read, only their arrival
     counts. ``read(rec, state, kept)`` runs on the finisher thread for each held item
-    that is read, in order.
+    that is read, in order; ``done(rec, state)``, if given, runs after the last one, once
+    the record knows how the stream ended (its end time, error and stop flags).
     """
 
-    __slots__ = ("keep", "read")
+    __slots__ = ("keep", "read", "done")
 
-    def __init__(self, read: Callable[[CallRecord, "StreamState", Any], None], keep: Callable[[Event], Any] = lambda e: e) -> None:
+    def __init__(
+        self,
+        read: Callable[[CallRecord, "StreamState", Any], None],
+        keep: Callable[[Event], Any] = lambda e: e,
+        done: "Optional[Callable[[CallRecord, StreamState], None]]" = None,
+    ) -> None:
         self.read = read
         self.keep = keep
+        self.done = done
 
 
 class StreamState:
@@ -420,10 +427,10 @@ def _interpret(
     how: str,
 ) -> None:
     """Turn what the app received into the record: output, usage, finish reasons, timing."""
+    state = StreamState()
     try:
         rec.chunk_count = len(seen)
         rec.last_chunk_ns = last
-        state = StreamState()
         read = reader.read
         capture = rec.capture_content
         for index, kept in enumerate(seen):
@@ -450,3 +457,8 @@ def _interpret(
             rec.attributes[STREAM_ABANDONED] = True
         elif how == CANCELLED:
             rec.attributes[STREAM_CANCELLED] = True
+    if reader.done is not None:
+        try:
+            reader.done(rec, state)
+        except Exception as exc:
+            report(f"bedrock {rec.api}: reading the stream", exc)
