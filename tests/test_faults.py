@@ -289,3 +289,31 @@ def test_a_hanging_endpoint_does_not_hold_up_an_exit_where_no_thread_may_start(e
         assert "Exception ignored" not in traced.stderr and "Traceback" not in traced.stderr, traced.stderr
     finally:
         bad.close()
+
+
+MALFORMED_APP = """
+import json, boto3
+client = boto3.client("bedrock-runtime")
+for _ in range(3):
+    data = client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}))["body"].read()
+    print(len(data))
+"""
+
+
+@pytest.mark.parametrize("level, lines", [("WARNING", 1), ("DEBUG", None)])
+def test_a_failure_inside_genai_tap_is_one_line_on_the_apps_stderr(level: str, lines: Any, fresh_emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    """By default one line per kind of failure, never a traceback; the traceback is there at DEBUG."""
+    fresh_emulator.add_fault("malformed", count=3, model=NOVA)
+    env = aws_env(fresh_emulator.url)
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url, GENAI_TAP_LOG_LEVEL=level)
+    proc = run_app(MALFORMED_APP, env, tmp_path)
+    from genai_tap.emulator.server import BODY_FAULTS
+
+    assert proc.returncode == 0 and proc.stdout.split() == [str(len(BODY_FAULTS["malformed"]))] * 3
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("genai-tap:")]
+    assert ours and "reading the response failed (JSONDecodeError" in ours[0]
+    if lines is not None:
+        assert proc.stderr.splitlines() == ours and len(ours) == lines
+        assert "Traceback" not in proc.stderr
+    else:
+        assert "Traceback (most recent call last)" in proc.stderr

@@ -85,5 +85,12 @@ def _apply_logging(cfg: "Config") -> None:
 
     log = logging.getLogger("genai_tap")
     log.setLevel(cfg.log_level)
+    if cfg.log_level in ("DEBUG", "INFO") and not log.handlers:
+        # asked for details: Python's last-resort handler shows only warnings, so genai-tap's
+        # own lines go to stderr through a handler of their own (and not twice through the app's)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
     while cfg.warnings:
         log.warning("genai-tap: %s", cfg.warnings.pop(0))

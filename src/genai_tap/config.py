@@ -2,8 +2,10 @@
 
 Read once at start-up, cheaply: this module imports nothing beyond ``os`` so the
 bootstrap stays within its start-up budget. A bad value never stops the app: it
-yields one warning that names the variable and the accepted values, and the
-default is used instead. Every variable is documented in README.md.
+yields one warning that names the variable, the value, the accepted values and what
+genai-tap does instead (the default, except where the default would export more
+than the user may have meant: a bad content-capture value turns capture off).
+Every variable is documented in README.md's configuration table.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Config:
         "enabled",
         "sinks",
         "sinks_explicit",
+        "default_sinks",
         "content_mode",
         "plugins",
         "disabled_plugins",
@@ -59,6 +62,8 @@ class Config:
         self.enabled: bool = True
         self.sinks: Tuple[str, ...] = ("otel",)
         self.sinks_explicit: bool = False
+        #: the sinks chosen when GENAI_TAP_SINKS is unset (also used when it names none that exist)
+        self.default_sinks: Tuple[str, ...] = ("otel",)
         self.content_mode: str = SPAN_ONLY
         self.plugins: Optional[Tuple[str, ...]] = None  # None: every plugin found
         self.disabled_plugins: Tuple[str, ...] = ()
@@ -103,7 +108,8 @@ class Config:
             "GENAI_TAP_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "WARNING", upper=True
         )
         cfg.content_mode = _content_mode(read)
-        cfg.sinks, cfg.sinks_explicit = _sinks(read, env)
+        cfg.default_sinks = _default_sinks(read, env)
+        cfg.sinks, cfg.sinks_explicit = _sinks(read, cfg.default_sinks)
         plugins = read.names("GENAI_TAP_PLUGINS")
         cfg.plugins = plugins if plugins else None
         cfg.disabled_plugins = read.names("GENAI_TAP_DISABLED_PLUGINS")
@@ -134,12 +140,17 @@ def _content_mode(read: "_Reader") -> str:
     return SPAN_ONLY
 
 
-def _sinks(read: "_Reader", env: "Mapping[str, str]") -> "Tuple[Tuple[str, ...], bool]":
-    """GENAI_TAP_SINKS wins (names are checked when the sinks are created); else the
-    OpenTelemetry sink unless the SDK is disabled, plus Datadog when LLMObs is on."""
+def _sinks(read: "_Reader", default: "Tuple[str, ...]") -> "Tuple[Tuple[str, ...], bool]":
+    """GENAI_TAP_SINKS wins (names are checked when the sinks are created: a name that
+    is no sink is left out with a warning, and if none is left the default is used)."""
     names = read.names("GENAI_TAP_SINKS")
     if names:
         return (() if names == ("none",) else names), True
+    return default, False
+
+
+def _default_sinks(read: "_Reader", env: "Mapping[str, str]") -> "Tuple[str, ...]":
+    """The OpenTelemetry sink unless the SDK is disabled, plus Datadog when LLMObs is on."""
     sinks = []
     if not read.boolean("OTEL_SDK_DISABLED", False):
         sinks.append("otel")
@@ -154,7 +165,7 @@ def _sinks(read: "_Reader", env: "Mapping[str, str]") -> "Tuple[Tuple[str, ...],
                 " Observability, so the OpenTelemetry sink is off. Set GENAI_TAP_SINKS=otel,datadog to keep both,"
                 " or GENAI_TAP_SINKS=otel to send OTLP only."
             )
-    return tuple(sinks), False
+    return tuple(sinks)
 
 
 def _otlp_to_llmobs(env: "Mapping[str, str]") -> "Optional[str]":
@@ -191,6 +202,7 @@ def _redact_detectors(read: "_Reader") -> "Tuple[str, ...]":
                 "true, false, detector names separated by commas ("
                 + ", ".join(SECRET_DETECTORS + PII_DETECTORS)
                 + "), or names each prefixed with '-' to leave them out of the default set",
+                "the default: every secret detector",
             )
         else:
             chosen = names
@@ -223,8 +235,8 @@ class _Reader:
         self.env = env
         self.warnings = warnings
 
-    def warn(self, name: str, value: str, accepted: str) -> None:
-        self.warnings.append(f"{name}={value!r} is not valid; accepted values: {accepted}. Using the default.")
+    def warn(self, name: str, value: str, accepted: str, instead: str) -> None:
+        self.warnings.append(f"{name}={value!r} is not valid; accepted values: {accepted}. Using {instead}.")
 
     def raw(self, name: str) -> Optional[str]:
         value = self.env.get(name)
@@ -241,7 +253,7 @@ class _Reader:
             return True
         if low in FALSE_VALUES:
             return False
-        self.warn(name, value, "true or false (also 1/0, yes/no, on/off)")
+        self.warn(name, value, "true or false (also 1/0, yes/no, on/off)", f"the default, {str(default).lower()}")
         return default
 
     def choice(self, name: str, accepted: Tuple[str, ...], default: str, upper: bool = False) -> str:
@@ -251,7 +263,7 @@ class _Reader:
         norm = value.upper() if upper else value.lower()
         if norm in accepted:
             return norm
-        self.warn(name, value, ", ".join(accepted))
+        self.warn(name, value, ", ".join(accepted), f"the default, {default}")
         return default
 
     def number(self, name: str, default, kind: Callable, minimum=None):
@@ -264,7 +276,7 @@ class _Reader:
             number = None
         if number is None or (minimum is not None and number < minimum):
             what = "a whole number" if kind is int else "a number"
-            self.warn(name, value, f"{what} >= {minimum}" if minimum is not None else what)
+            self.warn(name, value, f"{what} >= {minimum}" if minimum is not None else what, f"the default, {default}")
             return default
         return number
 
@@ -282,7 +294,7 @@ class _Reader:
         for item in value.replace(",", " ").split():
             key, sep, val = item.partition(":")
             if not sep or not key:
-                self.warn(name, value, "key:value pairs separated by commas or spaces")
+                self.warn(name, value, "key:value pairs separated by commas or spaces", "no extra tags")
                 return ()
             tags.append((key, val))
         return tuple(tags)
@@ -322,8 +334,9 @@ class _Reader:
             return SPAN_ONLY
         if low in FALSE_VALUES:
             return NO_CONTENT
-        self.warn(name, value, "true, false, " + ", ".join(CONTENT_MODES))
-        return SPAN_ONLY if name == "GENAI_TAP_CAPTURE_CONTENT" else NO_CONTENT
+        # never export content the user may have meant to switch off
+        self.warn(name, value, "true, false, " + ", ".join(CONTENT_MODES), "NO_CONTENT: prompts and completions are not captured")
+        return NO_CONTENT
 
 
 _current: Optional[Config] = None

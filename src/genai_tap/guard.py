@@ -1,9 +1,9 @@
 """The one boundary where genai-tap's own failures stop.
 
 Everything genai-tap does inside the app (parsing, sinks, stream bookkeeping) runs
-behind :func:`report`: the failure is logged once per distinct kind, at WARNING,
-with its traceback, and never raised into the app. Later repeats are counted and
-logged at DEBUG only.
+behind :func:`report`: the failure is logged once per distinct kind, at WARNING, in
+one line (never a traceback on the app's stderr), and never raised into the app; its
+traceback, and every later repeat, are logged at DEBUG (``GENAI_TAP_LOG_LEVEL=DEBUG``).
 
 Tests turn on :data:`STRICT` so that a swallowed error fails the test instead of
 hiding a bug (as sentry-python's test-suite does).
@@ -40,19 +40,26 @@ def report(where: str, exc: BaseException) -> None:
             _seen[key] = count
         if STRICT:
             swallowed.append(exc)
+        log = logger()
         if count == 1:
-            logger().warning(
+            log.warning(
                 "genai-tap: %s failed (%s: %s); the app is not affected, this call's telemetry may be incomplete."
-                " Further failures of this kind are logged at DEBUG.",
+                " Details and repeats at GENAI_TAP_LOG_LEVEL=DEBUG.",
                 where,
                 type(exc).__name__,
-                exc,
-                exc_info=exc,
+                one_line(exc),
             )
+            log.debug("genai-tap: %s failed", where, exc_info=exc)
         else:
-            logger().debug("genai-tap: %s failed again (%d times): %r", where, count, exc)
+            log.debug("genai-tap: %s failed again (%d times): %r", where, count, exc)
     except Exception:  # pragma: no cover - logging itself failed; nothing more we can do
         pass
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``str(exc)`` on one line, at most ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def failure_counts() -> "Dict[Tuple[str, str], int]":

@@ -69,7 +69,7 @@ def test_dd_duplicates_variable():
     cfg = Config.from_env({"GENAI_TAP_DD_DUPLICATES": "genai-tap"})
     assert cfg.dd_duplicates == "ddtrace"
     assert cfg.warnings == [
-        "GENAI_TAP_DD_DUPLICATES='genai-tap' is not valid; accepted values: ddtrace, both. Using the default."
+        "GENAI_TAP_DD_DUPLICATES='genai-tap' is not valid; accepted values: ddtrace, both. Using the default, ddtrace."
     ]
 
 

@@ -84,13 +84,18 @@ def create(config: "Config") -> Tuple[List[Sink], List[str]]:
     problems: List[str] = []
     sinks: List[Sink] = []
     names = available() if any(n not in BUILTIN for n in config.sinks) else BUILTIN
-    for name in config.sinks:
-        target = names.get(name)
-        if target is None:
-            problems.append(
-                f"GENAI_TAP_SINKS names an unknown sink {name!r}; accepted values: {', '.join(sorted(names))}, none."
-            )
-            continue
+    chosen = [name for name in config.sinks if name in names]
+    unknown = [name for name in config.sinks if name not in names]
+    if unknown:
+        if not chosen:
+            chosen = list(config.default_sinks)
+        instead = ", ".join(chosen) or "none"
+        problems.append(
+            f"GENAI_TAP_SINKS={','.join(config.sinks)!r} names no sink called {', '.join(map(repr, unknown))}; accepted"
+            f" values: {', '.join(sorted(names))}, none. Using {instead}."
+        )
+    for name in chosen:
+        target = names[name]
         try:
             cls = entrypoints.load(target)
             sinks.append(cls(config))

@@ -98,12 +98,14 @@ class DatadogSink(Sink):
         span = handle.span
         try:
             if rec.error is not None:
-                err = rec.error
-                span.set_exc_info(type(err), err, err.__traceback__)
-                # the message and stack as genai-tap's privacy policy scrubbed them (an AWS
-                # signature error can quote the security token), not as ddtrace formats them
-                if rec.error_message is not None:
-                    span.set_tag("error.message", rec.error_message)
+                # the error's type, and its message and stack as genai-tap's privacy policy
+                # scrubbed them; not span.set_exc_info, which writes str(exc) and its own
+                # traceback and hands the exception to ddtrace's listeners (Exception
+                # Replay captures the failing frames' local variables: the prompt)
+                err_type = type(rec.error)
+                span.error = 1
+                span.set_tag("error.type", f"{err_type.__module__}.{err_type.__name__}")
+                span.set_tag("error.message", rec.error_message or "")
                 if rec.error_stack is not None:
                     span.set_tag("error.stack", rec.error_stack)
             self.llmobs.annotate(span=span, **self.annotations(rec))

@@ -75,33 +75,56 @@ Measurement = Tuple[str, float, Optional[Tuple[str, str]]]
 _UNKNOWN = (sc.TOKEN_MODALITY, sc.TOKEN_MODALITY_UNKNOWN)
 
 
-def measurements(rec: "CallRecord", latest: bool = False) -> Tuple[Tuple[Any, ...], List[Measurement]]:
+def measurements(rec: "CallRecord", latest: bool = False, step: bool = False) -> Tuple[Tuple[Any, ...], List[Measurement]]:
     """The call's metric attributes (as a tuple in ``_KEYS`` order) and its measurements,
-    under the published conventions or (``latest``) the conventions as they are now."""
-    key = (rec.operation, rec.provider, rec.request_model, rec.server_address, rec.server_port if rec.server_address else None,
-           rec.response_model, rec.error_type)
+    under the published conventions or (``latest``) the conventions as they are now.
+
+    A ``step`` inside a call (an agent's model invocation) counts its tokens only: it is not
+    an operation of the client, so it has no duration, chunk timings or per-operation token
+    histograms of its own.
+    """
+    key = (rec.operation, rec.provider, rec.request_model or None, rec.server_address,
+           rec.server_port if rec.server_address else None, rec.response_model, rec.error_type)
     if latest:
-        return key, _latest(rec)
+        return key, _latest(rec, step)
     out: List[Measurement] = []
     duration = rec.duration_s
-    if duration is not None:
+    if duration is not None and not step:
         out.append(("duration", duration, None))
     if rec.input_tokens is not None:
         out.append(("tokens", rec.input_tokens, (sc.TOKEN_TYPE, sc.TOKEN_TYPE_INPUT)))
     if rec.output_tokens is not None:
         out.append(("tokens", rec.output_tokens, (sc.TOKEN_TYPE, sc.TOKEN_TYPE_OUTPUT)))
-    _chunks(rec, out, "ttfc", "tpoc")
+    if not step:
+        _chunks(rec, out, "ttfc", "tpoc")
     return key, out
 
 
-def _latest(rec: "CallRecord") -> List[Measurement]:
+def every_measurement(rec: "CallRecord", latest: bool = False) -> List[Tuple[Tuple[Any, ...], List[Measurement]]]:
+    """The measurements of the call, then the token counts of each step inside it, each
+    with its own model (an agent's model invocations are counted once, with their model;
+    the agent call itself reports no tokens)."""
+    found = [measurements(rec, latest)]
+    if rec.children:
+        for each in rec.walk()[1:]:
+            if each.input_tokens is not None or each.output_tokens is not None:
+                found.append(measurements(each, latest, step=True))
+    return found
+
+
+def _latest(rec: "CallRecord", step: bool = False) -> List[Measurement]:
     """Inference operations: their duration, streaming and token metrics, the token counts
     recorded for every call (0 when Bedrock reported none, failed calls included) under
     ``gen_ai.token.modality=unknown`` (Bedrock does not break them down by modality).
-    Embeddings: their duration and input tokens. Any other operation: its duration."""
+    Embeddings: their duration and input tokens. Any other operation: its duration. A step
+    inside a call: its token counters only."""
     out: List[Measurement] = []
     duration = rec.duration_s
     op = rec.operation
+    if step:
+        if op != sc.OP_EMBEDDINGS:
+            out += [("usage.input", rec.input_tokens or 0, _UNKNOWN), ("usage.output", rec.output_tokens or 0, _UNKNOWN)]
+        return out
     if op in sc.INFERENCE_OPERATIONS:
         if duration is not None:
             out.append(("inference.duration", duration, None))
@@ -155,14 +178,14 @@ class SdkInstruments:
                                                                   explicit_bucket_boundaries_advisory=buckets)
 
     def record(self, rec: "CallRecord") -> None:
-        key, values = measurements(rec, self._latest)
-        for short, value, extra in values:
-            instrument = self._instruments[short]
-            attrs = attributes(key, extra, INSTRUMENTS[short][5])
-            if INSTRUMENTS[short][1] == "counter":
-                instrument.add(value, attrs)
-            else:
-                instrument.record(value, attrs)
+        for key, values in every_measurement(rec, self._latest):
+            for short, value, extra in values:
+                instrument = self._instruments[short]
+                attrs = attributes(key, extra, INSTRUMENTS[short][5])
+                if INSTRUMENTS[short][1] == "counter":
+                    instrument.add(value, attrs)
+                else:
+                    instrument.record(value, attrs)
 
     def flush(self, timeout_s: float) -> None:
         pass
@@ -225,21 +248,22 @@ class OwnHistograms:
         self._pid = os.getpid()
 
     def record(self, rec: "CallRecord") -> None:
-        key, values = measurements(rec, self._latest)
+        found = every_measurement(rec, self._latest)
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's points are the parent's
                 self._series.clear()
                 self._pid = os.getpid()
                 self._thread = None
             series = self._series
-            no_error = key[:-1] + (None,)  # the series of an instrument without error.type (the last key)
-            for short, value, extra in values:
-                ident = (short, key if INSTRUMENTS[short][5] else no_error, extra)
-                point = series.get(ident)
-                if point is None:
-                    buckets = INSTRUMENTS[short][4]
-                    point = series[ident] = _Series(buckets, self._start_ns) if buckets is not None else _Total(self._start_ns)
-                point.add(value)
+            for key, values in found:
+                no_error = key[:-1] + (None,)  # the series of an instrument without error.type (the last key)
+                for short, value, extra in values:
+                    ident = (short, key if INSTRUMENTS[short][5] else no_error, extra)
+                    point = series.get(ident)
+                    if point is None:
+                        buckets = INSTRUMENTS[short][4]
+                        point = series[ident] = _Series(buckets, self._start_ns) if buckets is not None else _Total(self._start_ns)
+                    point.add(value)
             if self._thread is None:  # stays None where none may start (exit, 3.12): the exit flush sends the points
                 self._thread = start_daemon(self._run, "genai-tap-metrics")
 
