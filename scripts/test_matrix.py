@@ -87,7 +87,7 @@ BOTOCORE_SENSITIVE = [
     "tests/test_instrumentation.py",
     "tests/test_record_children.py",
 ]
-ASYNC = ["tests/test_async_clients.py", "tests/test_async_apps.py"]
+ASYNC = ["tests/test_async_clients.py", "tests/test_async_apps.py", "tests/aioboto3"]
 
 #: the test tools a set needs besides the project (the whole ``test`` extra holds browser and
 #: LangChain packages that only the main suite uses)
