@@ -31,7 +31,7 @@ from .. import semconv as sc
 from .._version import __version__
 from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
-from .otel_logging import export_trouble, quiet_exporter_logs, setting_up, warn_setting
+from .otel_logging import export_trouble, on_trouble, quiet_exporter_logs, setting_up, trouble_said, warn_setting
 from .otel_metrics import OwnHistograms, SdkInstruments, delta_temporality, interval_s, own_points_fit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +98,8 @@ class OtelSink(Sink):
 
     def __init__(self, config: "Config", tracer_provider=None, meter_provider=None, logger_provider=None) -> None:
         super().__init__(config)
+        #: the exporters genai-tap made (shut first at exit once exports have failed)
+        self._exporters: List[Any] = []
         with setting_up():
             self._set_up(config, tracer_provider, meter_provider, logger_provider)
 
@@ -123,16 +125,16 @@ class OtelSink(Sink):
             # genai-tap's own: its histograms where the SDK's data classes are as expected
             # (own_points_fit), and an SDK MeterProvider for the SDK's own processor metrics,
             # which takes genai-tap's instruments as well where they are not
-            mp = _own_meter_provider(_metric_exporter())
+            mp = _own_meter_provider(self._made(_metric_exporter()))
             self._owned.append(mp)
             if own_points_fit():
-                self._metrics = OwnHistograms(_metric_exporter(), _resource(), self._latest)
+                self._metrics = OwnHistograms(self._made(_metric_exporter()), _resource(), self._latest)
             else:
                 self._metrics = SdkInstruments(mp, self._latest)
         #: with genai-tap's own provider, the span processor finished spans go to (None: SDK spans)
         self._processor: Any = None
         if tp is None:
-            tp, processor = _own_tracer_provider(mp)
+            tp, processor = _own_tracer_provider(mp, self._exporters)
             self._owned.append(tp)
             if own_spans_fit():
                 self._processor = processor
@@ -143,7 +145,7 @@ class OtelSink(Sink):
         self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
         self._events = None
         if config.content_in_event:
-            lp = logger_provider or _own_logger_provider()
+            lp = logger_provider or _own_logger_provider(self._exporters)
             if lp is not None:
                 if logger_provider is None:
                     self._owned.append(lp)
@@ -374,16 +376,33 @@ class OtelSink(Sink):
             export_trouble("genai-tap: exporting telemetry at exit did not finish within %.1f s (GENAI_TAP_FLUSH_TIMEOUT); "
                            "what was still buffered is lost.", timeout_s)
 
+    def _made(self, exporter: Any) -> Any:
+        self._exporters.append(exporter)
+        return exporter
+
+    def _stop_exporters(self) -> None:
+        exporters, self._exporters = self._exporters, []
+        for exporter in exporters:
+            try:
+                exporter.shutdown()
+            except Exception:  # noqa: BLE001 - stopping, whatever it says
+                pass
+
     def _shutdown(self, timeout_s: float) -> None:
+        """The exit flush. Once an export has failed (before, or during this flush), the
+        exporters are stopped, so that the exit does not wait out their retries."""
         millis = max(1, int(timeout_s * 1000))
-        if self._metrics is not None:
-            self._metrics.shutdown(timeout_s)
-        for provider in self._owned:
-            provider.force_flush(millis)
-            if hasattr(provider, "get_meter"):
-                provider.shutdown(timeout_millis=millis)
-            else:
-                provider.shutdown()
+        if trouble_said():
+            self._stop_exporters()
+        with on_trouble(self._stop_exporters):
+            if self._metrics is not None:
+                self._metrics.shutdown(timeout_s)
+            for provider in self._owned:
+                provider.force_flush(millis)
+                if hasattr(provider, "get_meter"):
+                    provider.shutdown(timeout_millis=millis)
+                else:
+                    provider.shutdown()
 
 
 def _span_name(rec: "CallRecord") -> str:
@@ -617,7 +636,7 @@ def _resource() -> Any:
     return Resource.create()
 
 
-def _own_tracer_provider(meter_provider: Any) -> Any:
+def _own_tracer_provider(meter_provider: Any, made: Optional[List[Any]] = None) -> Any:
     """A TracerProvider exporting in batches from a bounded queue (``OTEL_BSP_*``).
 
     Spans dropped because the exporter cannot keep up are counted by the SDK's own
@@ -641,6 +660,8 @@ def _own_tracer_provider(meter_provider: Any) -> Any:
         exporter = OTLPSpanExporter(**_endpoint("TRACES", protocol))
     processor: Any = None
     if exporter is not None:
+        if made is not None:
+            made.append(exporter)
         try:
             processor = BatchSpanProcessor(exporter, meter_provider=meter_provider)
         except TypeError:  # an SDK older than its processor metrics
@@ -681,7 +702,7 @@ def _own_meter_provider(exporter: Any) -> Any:
     return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
 
 
-def _own_logger_provider() -> Any:
+def _own_logger_provider(made: Optional[List[Any]] = None) -> Any:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
@@ -691,5 +712,8 @@ def _own_logger_provider() -> Any:
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
     provider = LoggerProvider(resource=_resource(), shutdown_on_exit=False)
-    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(**_endpoint("LOGS", protocol))))
+    exporter = OTLPLogExporter(**_endpoint("LOGS", protocol))
+    if made is not None:
+        made.append(exporter)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider

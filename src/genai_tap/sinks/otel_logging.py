@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Set, Tuple
+from typing import Callable, Iterable, Iterator, List, Set, Tuple
 
 from ..guard import logger
 
@@ -50,16 +50,44 @@ _warned: Set[Tuple[str, str]] = set()
 _variables: Set[str] = set()
 
 
+_at_trouble: List[Callable[[], None]] = []
+
+
 def export_trouble(message: str, *args: object) -> None:
     """Log a problem exporting genai-tap's telemetry: WARNING the first time in this
-    process, DEBUG after that."""
+    process, DEBUG after that; then run what :func:`on_trouble` asked for."""
     global _said_trouble
     with _lock:
         first, _said_trouble = not _said_trouble, True
+        callbacks = list(_at_trouble)
     if first:
         logger().warning(message + " Further export problems are logged at DEBUG (GENAI_TAP_LOG_LEVEL=DEBUG).", *args)
     else:
         logger().debug(message, *args)
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - stopping exporters, whatever they say
+            pass
+
+
+@contextmanager
+def on_trouble(callback: Callable[[], None]) -> Iterator[None]:
+    """Run ``callback`` at each export problem while in this block (the exit flush stops its
+    exporters at the first failed export, on the very thread that is exporting, before the
+    exporter waits to retry: at exit on Python 3.12 there is no other thread to do it)."""
+    with _lock:
+        _at_trouble.append(callback)
+    try:
+        yield
+    finally:
+        with _lock:
+            _at_trouble.remove(callback)
+
+
+def trouble_said() -> bool:
+    """Whether a problem exporting telemetry has been seen in this process."""
+    return _said_trouble
 
 
 def warn_setting(variable: str, value: str, accepted: str, instead: str) -> None:
