@@ -526,6 +526,7 @@ def test_breaking_out_ends_the_span_with_what_the_app_read(tap: Any, fresh_emula
     assert collab.end_time == root.end_time  # still running when the app stopped
 
 
+@pytest.mark.slow
 def test_dropping_the_stream_unread_ends_the_span(tap: Any, fresh_emulator: Any) -> None:
     import gc
 
@@ -593,6 +594,7 @@ def stable(span: Any) -> Dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["Ask the team about tomorrow", "Route this to the right agent", "Search the handbook: how many vacation days?"])
 def test_aiobotocore_builds_the_same_tree_as_boto3(text: str, tap: Any, fresh_emulator: Any) -> None:
     _, sync_events = invoke(text)
@@ -608,6 +610,7 @@ def test_aiobotocore_builds_the_same_tree_as_boto3(text: str, tap: Any, fresh_em
         assert stable(a) == stable(b)
 
 
+@pytest.mark.slow
 def test_a_task_cancelled_mid_stream(tap: Any, fresh_emulator: Any) -> None:
     fresh_emulator.chunk_delay_ms = 200.0
     seen: List[Any] = []

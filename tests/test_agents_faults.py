@@ -133,6 +133,7 @@ def test_a_parser_that_raises_costs_that_event_only(odd_emulator: Any, tap: Any,
     assert any("a bug in genai-tap's trace parser" in str(e) for e in guard.swallowed)
 
 
+@pytest.mark.slow
 @pytest.mark.expect_swallowed
 def test_a_done_step_that_raises_still_ends_the_span(odd_emulator: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from genai_tap_bedrock import agent_trace

@@ -7,10 +7,10 @@ from typing import Any
 
 import botocore.client
 import pytest
+from genai_tap_bedrock import interceptor
 
 import genai_tap
 from genai_tap import bootstrap
-from genai_tap_bedrock import interceptor
 
 NOVA = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
 
@@ -48,7 +48,6 @@ def test_client_created_before_instrumentation_is_traced(aws: str, request: pyte
 
 def test_other_services_are_not_traced(tap: Any, aws: str, emulator: Any) -> None:
     import boto3
-
     from botocore.exceptions import ClientError
 
     control_plane = boto3.client("bedrock", endpoint_url=emulator.url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from genai_tap_bedrock import formats
 from genai_tap_bedrock.model_ids import resolve
 

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import MS, get
+from genai_tap_collector.server import Collector
 from opentelemetry import trace
 
 from genai_tap import semconv as sc
-from genai_tap_collector.server import Collector
-
-from conftest import MS, get
 
 CHROMIUM = os.environ.get("GENAI_TAP_TEST_CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

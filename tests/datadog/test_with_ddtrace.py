@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..support.apps import run_app
 from .conftest import DDTRACE_RUN
 from .testagent import by_name, ours, tags
@@ -41,6 +43,7 @@ UNDER_APM_SPAN = """
 """
 
 
+@pytest.mark.slow
 def test_child_of_the_apps_apm_span_and_never_its_current_span(dd_env, agent, tmp_path):
     dd_env["DD_TRACE_BOTOCORE_ENABLED"] = "false"  # ddtrace's own Bedrock spans off: genai-tap's are the ones
     proc = run_app(UNDER_APM_SPAN, dd_env, tmp_path, launcher=[DDTRACE_RUN])
@@ -97,6 +100,7 @@ def _under_ddtrace_run(dd_env, otlp, tmp_path):
     assert "genai-tap" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_one_llmobs_span_per_call_under_ddtrace_run(dd_env, agent, otlp, tmp_path):
     _under_ddtrace_run(dd_env, otlp, tmp_path)
     spans = agent.llmobs_spans(count=5)
@@ -128,6 +132,7 @@ def test_one_llmobs_span_per_call_under_ddtrace_run(dd_env, agent, otlp, tmp_pat
     assert sorted(apis) == DDTRACE_APIS
 
 
+@pytest.mark.slow
 def test_both_spans_when_asked(dd_env, agent, otlp, tmp_path):
     dd_env["GENAI_TAP_DD_DUPLICATES"] = "both"
     _under_ddtrace_run(dd_env, otlp, tmp_path)
@@ -140,6 +145,7 @@ def test_both_spans_when_asked(dd_env, agent, otlp, tmp_path):
     assert sorted(s["meta"]["metadata"]["api"] for s in mine if s["parent_id"] in theirs) == DDTRACE_APIS
 
 
+@pytest.mark.slow
 def test_genai_taps_spans_when_ddtraces_tracer_is_off(dd_env, agent, otlp, tmp_path):
     dd_env["DD_TRACE_ENABLED"] = "false"  # ddtrace's hook is there but makes no span: genai-tap's fill in
     _under_ddtrace_run(dd_env, otlp, tmp_path)
@@ -157,6 +163,7 @@ GENAI_TAP_ON_TOP = """
 """
 
 
+@pytest.mark.slow
 def test_one_llmobs_span_per_call_when_genai_taps_hook_is_outside(dd_env, agent, tmp_path):
     source = GENAI_TAP_ON_TOP + EVERY_API.replace("import json, boto3", "import json")
     proc = run_app(source, dd_env, tmp_path, traced=False)

@@ -10,8 +10,7 @@ from typing import List
 
 import pytest
 
-from genai_tap.privacy import CREDENTIAL_DETECTORS, PII_DETECTORS, SECRET_DETECTORS, marker
-from genai_tap.privacy import detectors
+from genai_tap.privacy import CREDENTIAL_DETECTORS, PII_DETECTORS, SECRET_DETECTORS, detectors, marker
 from genai_tap.privacy.rules import Redactor
 
 from .samples import ACCESS_KEY, JWT, PEM, SECRET_KEY, SESSION_TOKEN, SIGNATURE, TEMP_KEY
