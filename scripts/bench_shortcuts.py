@@ -129,7 +129,7 @@ msgs = [{"role": "user", "content": [{"text": "Why is the sky blue?"}]}]
 frames = finisher.current_frames
 out = {"looking": [], "not looking": []}
 for r in range(int(sys.argv[2])):
-    for mode in ("looking", "not looking"):
+    for mode in ("looking", "not looking") if r % 2 == 0 else ("not looking", "looking"):  # the order alternates
         finisher.current_frames = frames if mode == "looking" else None
         times = []
         for _ in range(int(sys.argv[1])):
