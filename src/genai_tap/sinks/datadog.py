@@ -27,7 +27,7 @@ import contextvars
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .. import semconv as sc
@@ -40,10 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord
 
 INSTALL_HINT = "pip install 'genai-tap[datadog]'"
-#: how long, at most, the exit flush spends finding out whether Datadog can be reached
+#: how long, at most, a check that Datadog can be reached takes (a TCP connection, no request)
 PROBE_TIMEOUT_S = 1.0
-#: ddtrace's loggers that report data it could not send (silenced once genai-tap has said it)
-DELIVERY_LOGGERS = ("ddtrace.internal.writer.writer", "ddtrace.llmobs._writer", "ddtrace.internal.writer")
+#: how often, at most, it is checked again (on the finisher thread, after a call)
+RECHECK_S = 10.0
+#: ddtrace's loggers that report data it could not send (quiet while Datadog cannot be reached:
+#: genai-tap says it once, at exit)
+DELIVERY_LOGGERS = ("ddtrace.internal.writer.writer", "ddtrace.llmobs._writer")
 
 
 class _Handle:
@@ -80,6 +83,8 @@ class DatadogSink(Sink):
         self.tags = {key: value for key, value in config.dd_tags}
         #: whether genai-tap enabled LLM Observability (rather than the app, or ddtrace-run)
         self.enabled_here = _enable(LLMObs)
+        #: whether Datadog can be reached, watched only when genai-tap enabled LLM Observability
+        self.reach = Reachability() if self.enabled_here else None
         ddtrace_bedrock.state.sink = self
 
     # ------------------------------------------------------------------ per call
@@ -140,12 +145,16 @@ class DatadogSink(Sink):
         span = handle.span
         end = rec.end_ns
         try:
+            # the call's own start (the first call's span opens after the sinks were set up)
+            span.start_ns = rec.start_ns
             self._fill(span, rec)
             if rec.children:
                 context = handle.context or contextvars.copy_context()
                 context.run(self._steps, rec, end)
         finally:
             span.finish(finish_time=end / 1e9 if end else None)
+            if self.reach is not None:
+                self.reach.after_call()
 
     def _steps(self, rec: "CallRecord", end_ns: Optional[int]) -> None:
         """The steps of ``rec`` as spans under its span (current here), nested as in the record."""
@@ -217,8 +226,8 @@ class DatadogSink(Sink):
             if query is not None:
                 out["input_data"] = query
         else:  # agent, workflow, task
-            for key, output in (("input_data", False), ("output_data", True)):
-                value = llmobs_io.value_of(rec, output)
+            for key, is_output in (("input_data", False), ("output_data", True)):
+                value = llmobs_io.value_of(rec, is_output)
                 if value is not None:
                     out[key] = value
         return out
@@ -246,11 +255,8 @@ class DatadogSink(Sink):
         """Flush at exit; if Datadog cannot be reached, say so once instead of waiting on it."""
         if not self.llmobs.enabled:
             return
-        if self.enabled_here:
-            problem = unreachable(min(PROBE_TIMEOUT_S, timeout_s))
-            if problem is not None:
-                _give_up(problem)
-                return
+        if self.reach is not None and self.reach.at_exit(min(PROBE_TIMEOUT_S, timeout_s)):
+            return
         self.flush(timeout_s)
 
 
@@ -304,7 +310,7 @@ def destination() -> Tuple[str, Optional[Tuple[str, int]], Optional[str]]:
         origin = env.get("DD_LLMOBS_OVERRIDE_ORIGIN")
         url = origin or f"https://llmobs-intake.{env.get('DD_SITE') or 'datadoghq.com'}"
         return f"Datadog's intake at {url}", _host_port(url), None
-    url = env.get("DD_TRACE_AGENT_URL")
+    url = env.get("DD_TRACE_AGENT_URL") or ""
     if not url:
         host = env.get("DD_AGENT_HOST") or env.get("DD_TRACE_AGENT_HOSTNAME")
         port = env.get("DD_TRACE_AGENT_PORT") or "8126"
@@ -350,52 +356,105 @@ def unreachable(timeout_s: float) -> Optional[str]:
     return None
 
 
-def _give_up(problem: str) -> None:
-    """Datadog cannot be reached: drop what ddtrace still holds for it and say so, once."""
-    import logging
+class Reachability:
+    """Whether the Datadog Agent (or intake) can be reached, for an app whose LLM Observability
+    genai-tap enabled itself (``genai-tap run``, no ``ddtrace-run``).
 
-    started = time.monotonic()
-    dropped = _discard_buffered()
-    for name in DELIVERY_LOGGERS:  # ddtrace would report each failed send too: one line is enough
-        logging.getLogger(name).addFilter(_Silence())
-    what = f"{dropped} span(s)" if dropped else "the data"
-    logger().warning(
-        "genai-tap: the Datadog LLM Observability data was not delivered (%s lost): %s.", what, problem
-    )
-    logger().debug("genai-tap: discarded the Datadog data in %.3f s", time.monotonic() - started)
+    ddtrace retries every failed send for seconds, on a thread the interpreter waits for at
+    exit, and logs each failure. So, on the finisher thread and at most every
+    :data:`RECHECK_S` seconds, genai-tap checks that Datadog accepts a connection; while it
+    does not, what ddtrace holds for it is dropped after each call (it could not be
+    delivered), ddtrace's delivery errors are quiet, and at exit one line says how many calls
+    were not delivered and why. The app's exit then waits for nothing.
+    """
+
+    def __init__(self) -> None:
+        self.problem: Optional[str] = None
+        self.checked = 0.0
+        self.lost = 0  # calls finished while Datadog could not be reached
+        self.quiet = _Quiet()
+
+    def check(self, timeout_s: float = PROBE_TIMEOUT_S, force: bool = False) -> Optional[str]:
+        now = time.monotonic()
+        if force or now - self.checked >= RECHECK_S:
+            self.checked = now
+            self.problem = unreachable(timeout_s)
+            self.quiet.on = self.problem is not None
+            if self.quiet.on:
+                self.quiet.install()
+        return self.problem
+
+    def after_call(self) -> None:
+        if self.check() is not None:
+            self.lost += 1
+            discard_buffered()
+
+    def at_exit(self, timeout_s: float) -> bool:
+        """True if Datadog cannot be reached (what is buffered was dropped, and it was said once)."""
+        problem = self.check(timeout_s, force=True)
+        if problem is None:
+            return False
+        discard_buffered()
+        calls = f"{self.lost} Bedrock call(s)" if self.lost else "the data"
+        logger().warning("genai-tap: %s not delivered to Datadog LLM Observability: %s.", calls, problem)
+        return True
 
 
-class _Silence:
+class _Quiet:
+    """A logging filter on ddtrace's delivery loggers, dropping their records while ``on``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        import logging
+
+        self.installed = True
+        for name in DELIVERY_LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
     def filter(self, record: Any) -> bool:
+        return not self.on
+
+
+#: Set False to leave ddtrace's buffers alone (the public-API path: ddtrace then tries, fails
+#: and retries at its own pace, and the app's exit waits for it).
+DISCARD = True
+
+
+def discard_buffered() -> bool:
+    """Empty ddtrace's buffers of data for Datadog: the trace writer's and LLM Observability's
+    span writer's. These are ddtrace internals, each checked before use: anything not as
+    expected is left as it is (ddtrace then tries and fails at its own pace). True if both
+    were found."""
+    if not DISCARD:
         return False
-
-
-def _discard_buffered() -> int:
-    """Empty ddtrace's buffers that would be sent at exit (and fail): the trace writer's
-    and LLM Observability's span writer's. These are ddtrace internals: anything not
-    where it is expected is left as it is (ddtrace then tries, and fails, at its own exit).
-    Returns how many LLM Observability events were in the LLM Observability writer."""
-    dropped = 0
+    found = 0
     try:
         from ddtrace.trace import tracer
 
         writer = getattr(getattr(tracer, "_span_aggregator", None), "writer", None)
-        for client in list(getattr(writer, "_clients", None) or ()):
-            encoder = getattr(client, "encoder", None)
-            if encoder is not None and callable(getattr(encoder, "encode", None)):
-                encoder.encode()  # hands back (and forgets) what it holds
+        clients = getattr(writer, "_clients", None)
+        if isinstance(clients, list):
+            found += 1
+            for client in clients:
+                encoder = getattr(client, "encoder", None)
+                if encoder is not None and callable(getattr(encoder, "encode", None)):
+                    encoder.encode()  # hands back (and forgets) what it holds
     except Exception as exc:  # noqa: BLE001
-        logger().debug("genai-tap: could not discard ddtrace's trace buffer: %r", exc)
+        logger().debug("genai-tap: could not empty ddtrace's trace buffer: %r", exc)
     try:
         instance = getattr(_llmobs_class(), "_instance", None)
-        span_writer = getattr(instance, "_llmobs_span_writer", None)
-        buffer: List[Any] = getattr(span_writer, "_buffer", None) or []
+        buffer = getattr(getattr(instance, "_llmobs_span_writer", None), "_buffer", None)
         if isinstance(buffer, list):
-            dropped += len(buffer)
+            found += 1
             del buffer[:]
     except Exception as exc:  # noqa: BLE001
-        logger().debug("genai-tap: could not discard ddtrace's LLM Observability buffer: %r", exc)
-    return dropped
+        logger().debug("genai-tap: could not empty ddtrace's LLM Observability buffer: %r", exc)
+    return found == 2
 
 
 def _llmobs_class() -> Any:

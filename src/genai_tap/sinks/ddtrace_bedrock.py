@@ -105,7 +105,11 @@ def watch(config: "Config") -> None:
         return
     from .. import importhooks
 
-    importhooks.when_imported(PATCH_MODULE, take_over)
+    importhooks.when_imported(PATCH_MODULE, _take_over_hook)
+
+
+def _take_over_hook(module: Any) -> None:
+    take_over(module)
 
 
 def take_over(module: Any) -> bool:
