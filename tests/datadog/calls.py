@@ -47,7 +47,8 @@ EVERY_CALL = """
         client.invoke_model(modelId=model_id, body=json.dumps(body))["body"].read()
     list(client.converse_stream(modelId="us.anthropic.claude-3-7-sonnet-20250219-v1:0",
         messages=[{"role": "user", "content": [{"text": "Stream to me"}]}], toolConfig=tools)["stream"])
-    for model_id in ("amazon.nova-lite-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"):
+    # (not Nova: ddtrace's own integration before 4.15 raises KeyError into the app reading a Nova stream)
+    for model_id in ("anthropic.claude-3-haiku-20240307-v1:0", "meta.llama3-8b-instruct-v1:0"):
         list(client.invoke_model_with_response_stream(modelId=model_id, body=json.dumps(bodies[model_id]))["body"])
     client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "embed me", "dimensions": 256}))["body"].read()
     client.invoke_model(modelId="cohere.embed-english-v3", body=json.dumps({"texts": ["one", "two"], "input_type": "search_document"}))["body"].read()
@@ -58,8 +59,6 @@ EVERY_CALL = """
 """
 #: the calls EVERY_CALL makes (the emulator fails the last one: see fail_last_converse)
 CALLS = 2 + 7 + 1 + 2 + 2 + 1
-#: the calls among them that ddtrace's Bedrock integration records in LLM Observability itself
-DDTRACE_CALLS = CALLS - 2  # all but the two embeddings
 PROMPTS = ("What is the weather in Paris?", "Hello Nova", "Hello Claude", "Hello Titan", "Hello Llama",
            "Hello Mistral", "Hello Cohere", "Hello GPT", "Stream to me", "Will this fail?")
 

@@ -68,7 +68,7 @@ AGENT_SPAN_PREFIX = "Bedrock Agent "  # ddtrace's name for its InvokeAgent span
 
 #: The ddtrace releases genai-tap recognises: from OLDEST (its test suite passes there)
 #: up to, not including, BEYOND (a new major version may work differently).
-OLDEST = (3, 8, 0)
+OLDEST = (3, 16, 0)
 BEYOND = (5,)
 
 #: what genai-tap traces, by endpoint: set by the Bedrock plugin's interceptor module
