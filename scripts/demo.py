@@ -8,19 +8,22 @@ Starts, all on 127.0.0.1:
 then runs the plain boto3 apps in examples/ under `genai-tap run`, one of which gets
 throttled, and shows what was captured: the stats, the alert email, and the UI's address.
 With --once it exits after that (used by the test suite); otherwise it keeps the UI up
-until Ctrl-C.
+until Ctrl-C. When a port it prefers is taken it uses a free one and says so; the
+commands it prints name the ports and files it used, and run as shown from any directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import time
 from email import message_from_bytes
 from pathlib import Path
+from typing import List
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".tmp" / "demo"
@@ -74,10 +77,34 @@ def free_or(port: int) -> int:
         return sock.getsockname()[1]
 
 
+def port_note(chosen: int, wanted: int) -> str:
+    return "" if chosen == wanted or wanted == 0 else f"  ({wanted} was taken; using {chosen})"
+
+
+def genai_tap_command() -> List[str]:
+    """How to run genai-tap from any directory: the script next to this Python, else ``python -m``."""
+    script = Path(sys.executable).parent / "genai-tap"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "genai_tap.cli"]
+
+
+def shell(words: List[str]) -> str:
+    """A command line for a POSIX shell; leading NAME=value words are environment assignments."""
+    out: List[str] = []
+    for word in words:
+        name, sep, value = word.partition("=")
+        if sep and len(out) == sum("=" in w for w in out) and name.isidentifier() and name.isupper():
+            out.append(f"{name}={shlex.quote(value)}")
+        else:
+            out.append(shlex.quote(word))
+    return " ".join(out)
+
+
 class Mailbox:
     """A local SMTP server that writes each message to a file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int) -> None:
         from aiosmtpd.controller import Controller
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -90,7 +117,7 @@ class Mailbox:
                 (box.folder / f"{n:03d}.eml").write_bytes(envelope.content)
                 return "250 Message accepted for delivery"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_or(1025))
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
         self.controller.start()
         self.port = self.controller.port
 
@@ -125,6 +152,9 @@ def run_app(script: str, service: str, env: dict) -> subprocess.CompletedProcess
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit after showing what was captured")
+    parser.add_argument("--otlp-port", type=int, default=4318, help="OTLP port to use if free (default: 4318)")
+    parser.add_argument("--ui-port", type=int, default=4319, help="UI port to use if free (default: 4319)")
+    parser.add_argument("--smtp-port", type=int, default=1025, help="local mailbox port to use if free (default: 1025)")
     args = parser.parse_args()
 
     from genai_tap.emulator import Emulator
@@ -137,12 +167,17 @@ def main() -> int:
     print("genai-tap demo: unmodified Bedrock apps, traced with zero code change\n")
     emulator = Emulator(latency_ms=30, chunk_delay_ms=15).start()
     say("[1/5]", "Bedrock emulator", emulator.url)
-    mailbox = Mailbox(WORK / "mailbox")
-    say("[2/5]", "local mailbox (SMTP)", f"127.0.0.1:{mailbox.port} -> {mailbox.folder.relative_to(ROOT)}/")
+    mailbox = Mailbox(WORK / "mailbox", free_or(args.smtp_port))
+    say("[2/5]", "local mailbox (SMTP)",
+        f"127.0.0.1:{mailbox.port} -> {mailbox.folder}/{port_note(mailbox.port, args.smtp_port)}")
     rules = WORK / "alert-rules.toml"
     rules.write_text(RULES.format(smtp_port=mailbox.port))
-    collector = Collector(WORK / "collector.db", otlp_port=free_or(4318), ui_port=free_or(4319), rules=str(rules)).start()
+    otlp_port, ui_port = free_or(args.otlp_port), free_or(args.ui_port)
+    collector = Collector(WORK / "collector.db", otlp_port=otlp_port, ui_port=ui_port, rules=str(rules)).start()
     say("[3/5]", "genai-tap collector", f"OTLP {collector.otlp_url}, UI {collector.ui_url}")
+    for note in (port_note(collector.otlp_port, args.otlp_port), port_note(collector.ui_port, args.ui_port)):
+        if note:
+            print(f"        {note.strip(' ()')}")
 
     env = app_env(emulator, collector)
     # the batch job's model is throttled 7 times: enough to fire the alert
@@ -165,6 +200,7 @@ def main() -> int:
     while time.monotonic() < deadline and collector.received["spans"] < 10:
         time.sleep(0.1)
     collector.alerts.evaluate()
+    collector.alerts.flush(10)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not mailbox.messages():
         time.sleep(0.1)
@@ -173,10 +209,18 @@ def main() -> int:
     for mail in mails:
         print(f"        To: {mail['To']}  Subject: {mail['Subject']}")
 
-    print("\nWhat genai-tap captured (genai-tap stats --db .tmp/demo/collector.db):\n")
-    subprocess.run([sys.executable, "-m", "genai_tap.cli", "stats", "--db", str(WORK / "collector.db")], check=False)
+    tap, db = genai_tap_command(), str(WORK / "collector.db")
+    stats = [*tap, "stats", "--db", db]
+    print(f"\nWhat genai-tap captured ({shell(stats)}):\n")
+    subprocess.run(stats, check=False)
     print(f"\nOpen the UI: {collector.ui_url}  (applications, summaries, traces with prompts and completions, errors, alerts)")
-    print(f"From a terminal: genai-tap traces --db {WORK.relative_to(ROOT)}/collector.db")
+    print("From a terminal (these work from any directory):")
+    print(f"  {shell([*tap, 'traces', '--db', db])}")
+    print(f"  {shell(stats)}")
+    endpoint = [] if collector.otlp_port == 4318 else [f"OTEL_EXPORTER_OTLP_ENDPOINT={collector.otlp_url}"]
+    what = "while the demo runs, " if not args.once else "with the demo running (without --once), "
+    print(f"Trace your own app {what}into this collector:")
+    print(f"  {shell([*endpoint, 'OTEL_SERVICE_NAME=my-app', *tap, 'run', 'python', 'app.py'])}")
     try:
         if not args.once:
             print("Ctrl-C to stop.")

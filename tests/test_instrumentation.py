@@ -117,7 +117,9 @@ def test_no_sinks_means_no_tracing_work(aws: str, client: Any, monkeypatch: pyte
 
 
 def test_the_hook_knows_every_traced_operation() -> None:
-    """The hook picks calls by name before it imports how they are read: the two lists agree."""
-    from genai_tap_bedrock.operations import OPERATIONS
+    """The hook picks calls by name before it imports how they are read: the lists agree, service by service."""
+    import importlib
 
-    assert interceptor.TRACED == set(OPERATIONS)
+    for service, (module, names) in interceptor.SERVICES.items():
+        assert names == set(importlib.import_module(module, "genai_tap_bedrock").OPERATIONS), service
+    assert interceptor.TRACED == set().union(*(names for _, names in interceptor.SERVICES.values()))

@@ -91,7 +91,8 @@ def chart(title: str, points: Sequence[Point], series: Sequence[Series], fmt: Ca
             parts.append(f'<circle cx="{x(i):.1f}" cy="{y(p[key]):.1f}" r="{2.5 if n <= 30 else 1.6}" fill="{colour}">'
                          f'<title>{escape(label)}: {escape(fmt(p[key]))} at {escape(_time_label(t, 0))}</title></circle>')
     legend = "".join(
-        f'<span class="key"><i style="background:{colour}"></i>{escape(label)}</span>' for _, label, colour in series
+        f'<span class="key"><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" '
+        f'fill="{colour}"/></svg>{escape(label)}</span>' for _, label, colour in series
     )
     svg = (f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
            f'preserveAspectRatio="xMidYMid meet">{"".join(parts)}</svg>')

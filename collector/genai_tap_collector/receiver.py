@@ -26,6 +26,8 @@ Ingest = Callable[[str, Any], None]
 class OtlpHandler(BaseHTTPRequestHandler):
     ingest: Ingest
     forward: Optional[Callable[[str, str, Optional[str], bytes], None]] = None
+    #: ``admit(headers)``: None, or (status, message) to refuse the request (exposure.check_otlp)
+    admit: Optional[Callable[[Any], Optional[Tuple[int, str]]]] = None
     protocol_version = "HTTP/1.1"
     server_version = "genai-tap-collector"
 
@@ -34,15 +36,21 @@ class OtlpHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0].rstrip("/")
+        refusal = self.admit(self.headers) if self.admit is not None else None
+        if refusal is not None:
+            self.close_connection = True
+            return self._answer(refusal[0], refusal[1], JSON if (self.headers.get("Content-Type") or "").startswith(JSON) else PROTOBUF)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self.close_connection = True
             return self._answer(413, f"body of {length} bytes is over the {MAX_BODY} byte limit", PROTOBUF)
         raw = self.rfile.read(length) if length else b""
-        content_type = self.headers.get("Content-Type") or PROTOBUF
+        content_type = self.headers.get("Content-Type") or ""  # none: 415 (a web page can post a body without one)
         reply_type = JSON if content_type.split(";")[0].strip().lower() == JSON else PROTOBUF
         if path not in SIGNALS:
             return self._answer(404, f"no OTLP endpoint at {path}; use /v1/traces, /v1/metrics or /v1/logs", reply_type)
+        if not content_type.strip():
+            return self._answer(415, f"a Content-Type is required: {PROTOBUF} or {JSON}", reply_type)
         encoding = self.headers.get("Content-Encoding")
         try:
             message = parse(path, content_type, decompress(raw, encoding))
@@ -79,11 +87,14 @@ def _status_body(status: int, message: str, content_type: str) -> Tuple[bytes, s
     """An empty export response on success; a ``google.rpc.Status`` otherwise."""
     if status == 200:
         return (b"{}", JSON) if content_type == JSON else (b"", PROTOBUF)
-    rpc = status_pb2.Status(code=3 if status == 400 else 13, message=message)  # INVALID_ARGUMENT / INTERNAL
+    # INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED; INTERNAL otherwise
+    rpc = status_pb2.Status(code={400: 3, 415: 3, 401: 16, 421: 7}.get(status, 13), message=message)
     if content_type == JSON:
         return json_format.MessageToJson(rpc).encode(), JSON
     return rpc.SerializeToString(), PROTOBUF
 
 
-def make_handler(ingest: Ingest, forward: Optional[Callable[..., None]] = None) -> type:
-    return type("Handler", (OtlpHandler,), {"ingest": staticmethod(ingest), "forward": staticmethod(forward) if forward else None})
+def make_handler(ingest: Ingest, forward: Optional[Callable[..., None]] = None,
+                 admit: Optional[Callable[[Any], Optional[Tuple[int, str]]]] = None) -> type:
+    return type("Handler", (OtlpHandler,), {"ingest": staticmethod(ingest), "forward": staticmethod(forward) if forward else None,
+                                            "admit": staticmethod(admit) if admit else None})

@@ -14,12 +14,12 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
-from . import otlp
+from . import exposure, otlp
 from .logs import log
 from .alerts import DEFAULT_INTERVAL_S, Alerts, Rule, load_rules
-from .configfile import parse_duration
+from .configfile import ConfigError, parse_duration
 from .forwarder import Forwarder
 from .prices import PriceTable
 from .receiver import make_handler
@@ -49,10 +49,18 @@ class Collector:
         retention: str | float = DEFAULT_RETENTION,
         prices: Optional[str] = None,
         alert_interval: Optional[float] = None,
+        auth_token: Optional[str] = None,
+        allowed_hosts: Iterable[str] = (),
+        forward_headers: Optional[Dict[str, str]] = None,
     ) -> None:
         # Everything a user can get wrong is checked here, before any port is bound.
         self.db = str(db)
         self.host = host
+        refusal = exposure.bind_error(host, auth_token)
+        if refusal:
+            raise ConfigError(refusal)
+        self.auth_token = auth_token or None
+        self.allowed_hosts = exposure.allowed_hosts(host, allowed_hosts)
         self.retention_s = parse_duration(retention, "--retention")
         self.prices = PriceTable.load(prices)
         self.rules: List[Rule] = []
@@ -60,7 +68,7 @@ class Collector:
         if rules:
             self.rules, interval = load_rules(rules)
         self.alert_interval = alert_interval if alert_interval is not None else interval
-        self.forwarder = Forwarder(forward) if forward else None
+        self.forwarder = Forwarder(forward, forward_headers) if forward else None
         self._requested = (otlp_port, ui_port)
         self.store: Optional[Store] = None
         self.views: Optional[Views] = None
@@ -80,7 +88,7 @@ class Collector:
         self._sweep()
         forward = self.forwarder.submit if self.forwarder else None
         try:
-            self._serve(self._requested[0], make_handler(self._ingest, forward), "otlp")
+            self._serve(self._requested[0], make_handler(self._ingest, forward, self.admit_otlp), "otlp")
             self._serve(self._requested[1], make_ui_handler(self), "ui")
         except OSError:
             self.stop()
@@ -90,7 +98,13 @@ class Collector:
         self.alerts.start()
         self._thread(self._retention_loop, "retention")
         log.info("collector: OTLP/HTTP on %s, UI on %s, database %s", self.otlp_url, self.ui_url, self.db)
+        warning = exposure.exposure_warning(self.host)
+        if warning:
+            log.warning("collector: %s", warning)
         return self
+
+    def admit_otlp(self, headers: Any) -> Optional[exposure.Refusal]:
+        return exposure.check_otlp(headers, self.auth_token, self.allowed_hosts)
 
     def _serve(self, port: int, handler: type, name: str) -> None:
         server = _Server((self.host, port), handler)

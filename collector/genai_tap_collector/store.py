@@ -112,10 +112,12 @@ SPAN_COLUMNS = (
 )
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 
+#: The provider API of a call (genai_tap.bedrock.api: InvokeModel, Converse, ...), read from its attributes.
+API_EXPR = "json_extract(attributes, '$.\"genai_tap.bedrock.api\"')"
 #: Columns of the call lists (traces and errors views, ``genai-tap traces``).
 CALL_COLUMNS = (
     "trace_id, span_id, name, start_ns, duration_ms, app, operation, model, base_model, input_tokens, "
-    "output_tokens, cache_read, cache_write, error, error_type, error_message, preview"
+    f"output_tokens, cache_read, cache_write, error, error_type, error_message, preview, {API_EXPR} AS api"
 )
 #: Token sums per group, which prices.py turns into cost.
 TOKEN_SUMS = (
@@ -142,17 +144,22 @@ def _dumps(value: Any) -> str:
 class Filters:
     """Which calls a query covers; every field is optional."""
 
-    __slots__ = ("app", "model", "status", "since_ns", "until_ns")
+    __slots__ = ("app", "model", "status", "since_ns", "until_ns", "api")
 
     def __init__(self, app: Optional[str] = None, model: Optional[str] = None, status: Optional[str] = None,
-                 since_ns: Optional[int] = None, until_ns: Optional[int] = None) -> None:
+                 since_ns: Optional[int] = None, until_ns: Optional[int] = None, api: Optional[str] = None) -> None:
         if status not in (None, "ok", "error"):
             raise ValueError(f"status={status!r}; accepted: ok, error")
         self.app, self.model, self.status = app or None, model or None, status
         self.since_ns, self.until_ns = since_ns, until_ns
+        self.api = api or None
 
     def where(self) -> Tuple[str, List[Any]]:
-        sql, args = ["is_genai = 1"], []
+        sql: List[str] = ["is_genai = 1"]
+        args: List[Any] = []
+        if self.api is not None:
+            sql.append(f"{API_EXPR} = ?")
+            args.append(self.api)
         if self.app is not None:
             sql.append("app = ?")
             args.append(self.app)
@@ -317,7 +324,10 @@ class Store:
         return self.query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, id", (trace_id,))
 
     def names(self, column: str) -> List[str]:
-        """Distinct apps or models, for the filter menus."""
+        """Distinct apps, models or APIs, for the filter menus."""
+        if column == "api":
+            rows = self.query(f"SELECT DISTINCT {API_EXPR} FROM spans WHERE is_genai = 1 AND {API_EXPR} IS NOT NULL ORDER BY 1")
+            return [str(r[0]) for r in rows]
         if column not in ("app", "base_model"):
             raise ValueError(column)
         index = "calls_by_app" if column == "app" else "calls_by_model"

@@ -246,6 +246,7 @@ class Views:
             "error_type": r["error_type"],
             "error_message": r["error_message"],
             "prompt": r["preview"],
+            "api": r["api"] if "api" in r.keys() else None,
         }
 
     def errors(self, f: Filters, per_page: int = 50) -> Dict[str, Any]:
@@ -256,7 +257,7 @@ class Views:
             }
             for g in self.store.error_groups(f)
         ]
-        recent = self.calls(Filters(f.app, f.model, "error", f.since_ns, f.until_ns), 1, per_page)["items"]
+        recent = self.calls(Filters(f.app, f.model, "error", f.since_ns, f.until_ns, f.api), 1, per_page)["items"]
         return {"groups": groups, "recent": recent}
 
     def trace(self, trace_id: str) -> Optional[Dict[str, Any]]:
@@ -325,7 +326,7 @@ class Views:
         return [dict(r) for r in self.store.alert_events(limit)]
 
     def filter_options(self) -> Dict[str, List[str]]:
-        return {"apps": self.store.names("app"), "models": self.store.names("base_model")}
+        return {"apps": self.store.names("app"), "models": self.store.names("base_model"), "apis": self.store.names("api")}
 
 
 def _round(value: Optional[float]) -> Optional[float]:
@@ -342,4 +343,5 @@ def filters_from(params: Mapping[str, Any], now_ns: Optional[int] = None) -> Fil
     until_ns = None
     if until:
         until_ns = since_ns(until, now_ns, "until")
-    return Filters(params.get("app") or None, params.get("model") or None, status, since, until_ns)
+    return Filters(params.get("app") or None, params.get("model") or None, status, since, until_ns,
+                   params.get("api") or None)

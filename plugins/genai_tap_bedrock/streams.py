@@ -60,14 +60,21 @@ class Reader:
     ``bytes``) for the frequent events. A ``str`` it returns must be the reply's text and
     nothing else: with content capture off such items are not read, only their arrival
     counts. ``read(rec, state, kept)`` runs on the finisher thread for each held item
-    that is read, in order.
+    that is read, in order; ``done(rec, state)``, if given, runs after the last one, once
+    the record knows how the stream ended (its end time, error and stop flags).
     """
 
-    __slots__ = ("keep", "read")
+    __slots__ = ("keep", "read", "done")
 
-    def __init__(self, read: Callable[[CallRecord, "StreamState", Any], None], keep: Callable[[Event], Any] = lambda e: e) -> None:
+    def __init__(
+        self,
+        read: Callable[[CallRecord, "StreamState", Any], None],
+        keep: Callable[[Event], Any] = lambda e: e,
+        done: "Optional[Callable[[CallRecord, StreamState], None]]" = None,
+    ) -> None:
         self.read = read
         self.keep = keep
+        self.done = done
 
 
 class StreamState:
@@ -208,9 +215,11 @@ def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
     if not isinstance(attrs, dict) or "_event_generator" not in attrs or "_raw_stream" not in attrs:
         return None
     make, parse = getattr(cls, "_create_raw_event_generator", None), getattr(cls, "_parse_event", None)
-    if inspect.isgeneratorfunction(make) and callable(parse) and not inspect.iscoroutinefunction(parse):
+    if not callable(parse):
+        return None
+    if inspect.isgeneratorfunction(make) and not inspect.iscoroutinefunction(parse):
         return _hook_sync
-    if inspect.isasyncgenfunction(make) and inspect.iscoroutinefunction(parse):
+    if inspect.isasyncgenfunction(make):  # its _parse_event: a coroutine (aiobotocore 2.14+) or botocore's own
         return _hook_async
     return None
 
@@ -229,10 +238,8 @@ class _StandIn:
 
 
 def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
-    cls = type(stream)
-    ref = weakref.ref(stream)
     state = _Watch(stream, call, reader)
-    stand_in = _StandIn(stream)
+    cls, stand_in = type(stream), _StandIn(stream)
     raw = cls._create_raw_event_generator(stand_in)
 
     def events() -> Any:
@@ -245,30 +252,14 @@ def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
-    def parse_event(event: Any) -> Any:
-        try:
-            parsed = cls._parse_event(ref(), event)
-        except BaseException as exc:  # an error event (modelStreamErrorException ...)
-            state.failed(exc)
-            raise
-        if parsed:
-            state.note(parsed)
-        return parsed
-
-    def close() -> None:
-        try:
-            cls.close(ref() or stand_in)  # the stream may be gone already: ``stream()["x"].close()``
-        finally:
-            state.end(None, STOPPED)
-
-    _install(stream, state, events(), parse_event, close)
+    _install(stream, state, events(), _parser(cls, stream, state), _closer(cls, stand_in, state))
 
 
 def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
-    cls = type(stream)
-    ref = weakref.ref(stream)
+    import inspect
+
     state = _Watch(stream, call, reader)
-    stand_in = _StandIn(stream)
+    cls, stand_in = type(stream), _StandIn(stream)
     raw = cls._create_raw_event_generator(stand_in)
 
     async def events() -> Any:
@@ -282,6 +273,31 @@ def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
+    # aiobotocore 2.14 and newer parse events with a coroutine; before, with botocore's method
+    make = _async_parser if inspect.iscoroutinefunction(cls._parse_event) else _parser
+    _install(stream, state, events(), make(cls, stream, state), _closer(cls, stand_in, state))
+
+
+def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
+    """``_parse_event`` for ``stream``: the class's, noting each event the app is about to get."""
+    ref = weakref.ref(stream)
+
+    def parse_event(event: Any) -> Any:
+        try:
+            parsed = cls._parse_event(ref(), event)
+        except BaseException as exc:  # an error event (modelStreamErrorException ...)
+            state.failed(exc)
+            raise
+        if parsed:
+            state.note(parsed)
+        return parsed
+
+    return parse_event
+
+
+def _async_parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
+    ref = weakref.ref(stream)
+
     async def parse_event(event: Any) -> Any:
         try:
             parsed = await cls._parse_event(ref(), event)
@@ -292,13 +308,18 @@ def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
             state.note(parsed)
         return parsed
 
+    return parse_event
+
+
+def _closer(cls: Any, stand_in: _StandIn, state: _Watch) -> Callable[[], None]:
     def close() -> None:
         try:
-            cls.close(ref() or stand_in)  # the stream may be gone already: ``stream()["x"].close()``
+            # the stand-in when the stream is gone already: ``client.converse_stream(...)["stream"].close()``
+            cls.close(stand_in._stream() or stand_in)
         finally:
             state.end(None, STOPPED)
 
-    _install(stream, state, events(), parse_event, close)
+    return close
 
 
 def _install(stream: Any, state: _Watch, events: Any, parse_event: Any, close: Any) -> None:
@@ -406,10 +427,10 @@ def _interpret(
     how: str,
 ) -> None:
     """Turn what the app received into the record: output, usage, finish reasons, timing."""
+    state = StreamState()
     try:
         rec.chunk_count = len(seen)
         rec.last_chunk_ns = last
-        state = StreamState()
         read = reader.read
         capture = rec.capture_content
         for index, kept in enumerate(seen):
@@ -436,3 +457,8 @@ def _interpret(
             rec.attributes[STREAM_ABANDONED] = True
         elif how == CANCELLED:
             rec.attributes[STREAM_CANCELLED] = True
+    if reader.done is not None:
+        try:
+            reader.done(rec, state)
+        except Exception as exc:
+            report(f"bedrock {rec.api}: reading the stream", exc)

@@ -138,5 +138,5 @@ def test_forwarding_sends_everything_upstream_unchanged(tmp_path, sender_for):
                     "application/x-protobuf") == 200
         wait_for(lambda: get(upstream.ui_url + "/api/health")["received"]["requests"] == 2, "the forwarded bodies")
         assert get(upstream.ui_url + "/api/traces")["items"] == get(local.ui_url + "/api/traces")["items"]
-        assert get(local.ui_url + "/api/health")["forward"] == {
-            "url": upstream.otlp_url, "sent": 2, "dropped": 0, "failed": 0}
+        assert get(local.ui_url + "/api/health")["forward"].items() >= {
+            "url": upstream.otlp_url, "sent": 2, "dropped": 0, "failed": 0}.items()

@@ -69,8 +69,9 @@ def test_dd_duplicates_variable():
     assert Config.from_env({"GENAI_TAP_DD_DUPLICATES": "ddtrace"}).dd_duplicates == "ddtrace"
     cfg = Config.from_env({"GENAI_TAP_DD_DUPLICATES": "datadog"})
     assert cfg.dd_duplicates == "genai-tap"
-    [warning] = cfg.warnings
-    assert "GENAI_TAP_DD_DUPLICATES='datadog' is not valid; accepted values: genai-tap, ddtrace, both" in warning
+    assert cfg.warnings == [
+        "GENAI_TAP_DD_DUPLICATES='datadog' is not valid; accepted values: genai-tap, ddtrace, both. Using the default, genai-tap."
+    ]
 
 
 def test_otlp_to_llm_observability_intake_is_not_doubled_by_default():

@@ -192,4 +192,5 @@ def test_content_off_no_content_and_no_credentials_on_the_wire(emulator: Any, ot
     assert converse["attributes"][sc.USAGE_INPUT_TOKENS] > 0
     failed = _span(otlp, "chat amazon.nova-micro-v1:0")
     assert failed["attributes"][sc.ERROR_TYPE] == "AccessDeniedException"
-    assert "[REDACTED:aws_session_token]" in failed["events"][0]["attributes"]["exception.stacktrace"]
+    # the quoted canonical request is withheld with content off (the token with it)
+    assert "should have been '[content withheld]'" in failed["events"][0]["attributes"]["exception.stacktrace"]

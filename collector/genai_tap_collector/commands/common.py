@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import Any, Optional, Sequence
+
+from ..text import printable
 
 DB_ENV = "GENAI_TAP_COLLECTOR_DB"
 
@@ -24,6 +26,7 @@ def add_db(parser: Any) -> None:
 
 def add_filters(parser: Any, status: bool = True) -> None:
     parser.add_argument("--app", help="only this application (service.name)")
+    parser.add_argument("--api", help="only calls through this API (InvokeModel, Converse, ConverseStream, ...)")
     parser.add_argument("--model", help="only this model (base model ID or the ID as sent)")
     if status:
         parser.add_argument("--status", choices=("ok", "error"), help="only successful or failed calls")
@@ -39,21 +42,33 @@ def open_views(args: Any, command: str) -> Any:
     from ..store import Store
     from ..views import Views
 
+    import sqlite3
+
     db = args.db or default_db()
     if not os.path.exists(db):
-        print(f"genai-tap {command}: no database at {db}; start `genai-tap collector` first, or pass --db PATH",
+        print(f"genai-tap {command}: no database at {printable(db)}; start `genai-tap collector` first, or pass --db PATH",
               file=sys.stderr)
         return None
-    return Views(Store(db), PriceTable.load(getattr(args, "prices", None)))
+    if os.path.isdir(db):
+        print(f"genai-tap {command}: {printable(db)} is a directory; --db takes the database file", file=sys.stderr)
+        return None
+    try:
+        return Views(Store(db), PriceTable.load(getattr(args, "prices", None)))
+    except sqlite3.Error as exc:
+        print(f"genai-tap {command}: {printable(db)} is not a collector database ({exc})", file=sys.stderr)
+        return None
 
 
 def fail(command: str, message: str) -> int:
-    print(f"genai-tap {command}: {message}", file=sys.stderr)
+    """One error line per line of ``message`` (control characters escaped); exit status 2."""
+    for line in str(message).splitlines() or [""]:
+        print(f"genai-tap {command}: {printable(line)}", file=sys.stderr)
     return 2
 
 
-def print_table(headers: Sequence[str], rows: List[Sequence[Any]], right: Sequence[int] = ()) -> None:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> None:
+    """A plain text table; every cell has its control characters escaped (see :mod:`..text`)."""
+    cells = [[printable(h) for h in headers]] + [["" if c is None else printable(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
         print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
@@ -61,10 +76,11 @@ def print_table(headers: Sequence[str], rows: List[Sequence[Any]], right: Sequen
             print("  ".join("-" * w for w in widths))
 
 
-def cost_text(usd: Optional[float], complete: bool = True) -> str:
-    if usd is None:
-        return "unknown"
-    text = f"${usd:.6f}" if usd < 0.01 else f"${usd:,.4f}"
+def cost_text(usd: Optional[float], complete: bool = True, failed: bool = False) -> str:
+    """Like the UI: six decimals always; ``-`` for a failed call or a model without a price."""
+    if failed or usd is None:
+        return "-"
+    text = "<$0.000001" if 0 < usd < 0.0000005 else f"${usd:,.6f}"
     return text if complete else text + " + unknown"
 
 

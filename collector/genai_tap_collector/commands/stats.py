@@ -2,37 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, List
+
 from .common import add_db, add_filters
 
 HELP = "show calls, errors, latency, tokens and estimated cost per app and per model"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: Any) -> None:
     add_db(parser)
     add_filters(parser)
     parser.add_argument("--prices", metavar="FILE", help="price table overriding the shipped one")
 
 
-def main(args) -> int:
-    import json
-
-    from ..configfile import ConfigError
-    from ..views import filters_from
+def main(args: Any) -> int:
+    from ..configfile import ConfigError, checked_filters
+    from ..text import json_text
     from .common import cost_text, fail, ms_text, open_views, print_table
 
     try:
         views = open_views(args, "stats")
         if views is None:
             return 2
-        stats = views.stats(filters_from(vars(args)))
+        stats = views.stats(checked_filters(vars(args)))
     except ConfigError as exc:
         return fail("stats", str(exc))
     if args.json:
-        print(json.dumps(stats, indent=2, ensure_ascii=False))
+        print(json_text(stats))
         return 0
     headers = ["calls", "errors", "error rate", "p50", "p95", "tokens in", "tokens out", "cost"]
 
-    def cols(r):
+    def cols(r: Dict[str, Any]) -> List[Any]:
         return [r["calls"], r["errors"], f'{r["error_rate"] * 100:.1f}%', ms_text(r["latency_ms"]["p50"]),
                 ms_text(r["latency_ms"]["p95"]), r["input_tokens"], r["output_tokens"],
                 cost_text(r["cost_usd"], r["cost_complete"])]

@@ -37,8 +37,11 @@ FAMILIES: Dict[str, str] = {
     "mistral.mistral-large-2407": "openai_chat",
     "mistral.pixtral": "openai_chat",
     "cohere.command-r": "cohere_chat",
+    "cohere.command-text": "cohere_text",
+    "cohere.command-light-text": "cohere_text",
     "cohere.embed": "cohere_embed",
     "ai21.jamba": "openai_chat",
+    "ai21.j2": "ai21_j2",
     "deepseek.r1": "deepseek",
     "deepseek.v3": "openai_chat",
     "openai.gpt-oss": "openai_chat",
@@ -48,7 +51,7 @@ FAMILIES: Dict[str, str] = {
 
 #: Families that answer Converse / ConverseStream.
 CONVERSE_FAMILIES = frozenset(
-    {"nova", "titan_text", "anthropic", "llama", "mistral", "openai_chat", "cohere_chat", "deepseek"}
+    {"nova", "titan_text", "anthropic", "llama", "mistral", "openai_chat", "cohere_chat", "deepseek", "cohere_text", "ai21_j2"}
 )
 
 #: Opaque ARNs the emulator knows, by their resource (any region and account).

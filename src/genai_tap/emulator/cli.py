@@ -1,12 +1,13 @@
-"""``genai-tap emulator``: run the local Bedrock Runtime emulator.
+"""``genai-tap emulator``: run the local Amazon Bedrock emulator.
 
-Point an app at it with ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME=<url>`` (and any dummy
-AWS credentials); nothing leaves the machine.
+Point an app at it with ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME=<url>`` and
+``AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME=<url>`` (and any dummy AWS credentials);
+nothing leaves the machine.
 """
 
 from __future__ import annotations
 
-HELP = "run a local Amazon Bedrock Runtime emulator (for demos and tests; no AWS account needed)"
+HELP = "run a local Amazon Bedrock emulator: Runtime, Agents, Knowledge Bases, Guardrails (for demos and tests; no AWS account needed)"
 
 
 def add_arguments(parser) -> None:
@@ -16,19 +17,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls that fail (0 to 1)")
     parser.add_argument("--error", default="ThrottlingException", help="the error those calls get (default: ThrottlingException)")
     parser.add_argument("--seed", type=int, default=None, help="seed for --error-rate, for repeatable runs")
+    parser.add_argument(
+        "--clock-skew-ms", type=float, default=0.0,
+        help="shift the times reported inside answers (agent trace eventTime, metadata times) by this many ms from the local clock",
+    )
 
 
 def main(args) -> int:
     import sys
 
-    from .server import ERRORS, Emulator
+    from .server import AGENT_ERRORS, ERRORS, Emulator
 
-    if args.error not in ERRORS and args.error != "drop":
-        print(f"genai-tap emulator: --error must be one of {', '.join(sorted(ERRORS))}, drop", file=sys.stderr)
+    known = set(ERRORS) | set(AGENT_ERRORS)
+    if args.error not in known and args.error != "drop":
+        print(f"genai-tap emulator: --error must be one of {', '.join(sorted(known))}, drop", file=sys.stderr)
         return 2
-    emu = Emulator(args.host, args.port, args.latency_ms, args.error_rate, args.error, args.seed)
+    emu = Emulator(args.host, args.port, args.latency_ms, args.error_rate, args.error, args.seed, clock_skew_ms=args.clock_skew_ms)
     print(f"Bedrock emulator listening on {emu.url}", flush=True)
     print(f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emu.url}", flush=True)
+    print(f"  export AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME={emu.url}", flush=True)
     print("  (any AWS credentials will do, e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)", flush=True)
     try:
         emu.serve_forever()

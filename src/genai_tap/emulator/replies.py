@@ -68,10 +68,19 @@ class Turn:
 
     @property
     def wants_tool(self) -> bool:
-        return bool(self.tools) and not self.after_tool_result
+        return bool(self.tools) and not self.after_tool_result and getattr(_ids, "forced", None) is None
 
     def reply(self) -> Tuple[str, bool]:
         """(answer text, whether it was cut by max_tokens)."""
+        forced = getattr(_ids, "forced", None)
+        if forced is not None:  # a guardrail replaced the answer
+            _ids.replied = forced
+            return forced, False
+        text, cut = self._reply()
+        _ids.replied = text
+        return text, cut
+
+    def _reply(self) -> Tuple[str, bool]:
         if self.after_tool_result:
             text = "Thanks, the tool answered; here is the summary you asked for."
         else:
@@ -118,6 +127,20 @@ def seed_ids(seed: Optional[bytes]) -> None:
 def min_chars(count: int) -> None:
     """Make this thread's next answers at least ``count`` characters long."""
     _ids.min_chars = count
+
+
+def force_reply(text: Optional[str]) -> None:
+    """Make this thread's next answers say ``text`` and call no tool (None: answer as usual).
+
+    A guardrail's blocked or masked message replaces the model's answer this way, in the
+    family's own body format.
+    """
+    _ids.forced = text
+
+
+def last_reply() -> str:
+    """The answer text this thread's last builder produced."""
+    return str(getattr(_ids, "replied", ""))
 
 
 def new_uuid() -> str:
@@ -247,7 +270,36 @@ def _anthropic_text(content: Any) -> Tuple[List[str], bool]:
     return texts, tool_result
 
 
+#: Claude models that still take text completions (``prompt``) besides the Messages API
+TEXT_COMPLETION_MODELS = ("anthropic.claude-v2", "anthropic.claude-instant")
+
+
+def anthropic_text(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    """Claude 2.x / Instant text completions: ``prompt`` in "\n\nHuman: ...\n\nAssistant:" turns."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or "\n\nHuman:" not in prompt or "\n\nAssistant:" not in prompt:
+        raise BadRequest('prompt must start with "\n\nHuman:" turn after an optional system prompt and contain "\n\nAssistant:" turn')
+    if "max_tokens_to_sample" not in body:
+        raise BadRequest(
+            "Malformed input request: #: required key [max_tokens_to_sample] not found, please reformat your input and try again."
+        )
+    human = prompt.rsplit("\n\nHuman:", 1)[1].split("\n\nAssistant:", 1)[0]
+    turn = Turn([prompt], human.strip(), [], False, body.get("max_tokens_to_sample"), False)
+    text, cut = turn.reply()
+    stops = body.get("stop_sequences") or ["\n\nHuman:"]
+    return {
+        "completion": " " + text,
+        "stop_reason": "max_tokens" if cut else "stop_sequence",
+        "stop": None if cut else stops[0],
+    }, Usage(turn.input_tokens, count(text))
+
+
 def anthropic(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    if isinstance(body, dict) and "prompt" in body and "messages" not in body:
+        if not model_id.startswith(TEXT_COMPLETION_MODELS):
+            name = model_id.split(".", 1)[-1].rsplit("-v", 1)[0]
+            raise BadRequest(f'"{name}" is not supported on this API. Please use the Messages API instead.')
+        return anthropic_text(body, model_id)
     _require(body, "messages")
     if "anthropic_version" not in body:
         raise BadRequest(
@@ -408,6 +460,71 @@ def cohere_chat(body: Body, model_id: str) -> Tuple[Body, Usage]:
     return out, Usage(turn.input_tokens, output)
 
 
+def cohere_text(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    """Cohere Command (``cohere.command-text-v14``, ``-light-``): ``generate`` with ``num_generations``."""
+    _require(body, "prompt")
+    prompt = str(body["prompt"])
+    n = body.get("num_generations", 1)
+    if not isinstance(n, int) or not 1 <= n <= 5:
+        raise BadRequest("Malformed input request: #/num_generations: must be between 1 and 5, please reformat your input and try again.")
+    likelihoods = body.get("return_likelihoods", "NONE")
+    turn = Turn([prompt], prompt, [], False, body.get("max_tokens", 20), False)
+    generations = []
+    output = 0
+    for index in range(n):
+        text, cut = turn.reply()
+        if index:  # the other generations say it differently
+            words = ("Also: " + text).split()
+            cut = cut or (turn.max_tokens is not None and turn.max_tokens < len(words))
+            text = " ".join(words[: turn.max_tokens] if turn.max_tokens is not None else words)
+        output += count(text)
+        generation: Body = {"finish_reason": "MAX_TOKENS" if cut else "COMPLETE", "id": new_uuid(), "text": " " + text}
+        if likelihoods in ("GENERATION", "ALL"):
+            values = [round(-0.25 - (i % 7) * 0.1, 4) for i in range(len(text.split()))]
+            generation["likelihood"] = round(sum(values) / max(1, len(values)), 4)
+            generation["token_likelihoods"] = [{"token": " " + w, "likelihood": v} for w, v in zip(text.split(), values)]
+        generations.append(generation)
+    return {"generations": generations, "id": new_uuid(), "prompt": prompt}, Usage(turn.input_tokens * n, output)
+
+
+def _j2_tokens(text: str) -> List[Body]:
+    tokens, offset = [], 0
+    for index, word in enumerate(text.split(" ")):
+        start = text.index(word, offset) if word else offset
+        end = start + len(word)
+        logprob = round(-0.5 - (index % 5) * 0.37, 6)
+        tokens.append({
+            "generatedToken": {"token": "\u2581" + word, "logprob": logprob, "raw_logprob": logprob},
+            "topTokens": None,
+            "textRange": {"start": start, "end": end},
+        })
+        offset = end
+    return tokens
+
+
+def ai21_j2(body: Body, model_id: str) -> Tuple[Body, Usage]:
+    """AI21 Jurassic-2 (``ai21.j2-mid-v1``, ``ai21.j2-ultra-v1``): ``completions[].data``, token by token."""
+    _require(body, "prompt")
+    prompt = str(body["prompt"])
+    n = body.get("numResults", 1)
+    if not isinstance(n, int) or not 1 <= n <= 16:
+        raise BadRequest("Malformed input request: #/numResults: must be between 1 and 16, please reformat your input and try again.")
+    max_tokens = body.get("maxTokens", 16)
+    turn = Turn([prompt], prompt, [], False, max_tokens, False)
+    completions = []
+    output = 0
+    for _ in range(n):
+        text, cut = turn.reply()
+        output += count(text)
+        reason: Body = {"reason": "length", "length": max_tokens} if cut else {"reason": "endoftext"}
+        completions.append({"data": {"text": text, "tokens": _j2_tokens(text)}, "finishReason": reason})
+    return {
+        "id": 1234,
+        "prompt": {"text": prompt, "tokens": _j2_tokens(prompt)},
+        "completions": completions,
+    }, Usage(turn.input_tokens, output)
+
+
 # --------------------------------------------------------------------------- embeddings
 
 
@@ -495,6 +612,8 @@ BUILDERS = {
     "deepseek": deepseek,
     "openai_chat": openai_chat,
     "cohere_chat": cohere_chat,
+    "cohere_text": cohere_text,
+    "ai21_j2": ai21_j2,
     "titan_embed": titan_embed,
     "cohere_embed": cohere_embed,
     "nova_embed": nova_embed,

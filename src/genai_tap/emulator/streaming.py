@@ -25,7 +25,7 @@ from . import replies
 
 Body = Dict[str, Any]
 
-#: Exceptions Bedrock can send inside a stream (event names as in the service model).
+#: Exceptions Bedrock can send inside a stream (event names as in the service models).
 STREAM_ERRORS = {
     "modelStreamErrorException": "The model stream was interrupted. Retry your request.",
     "throttlingException": "Too many requests, please wait before trying again.",
@@ -33,6 +33,33 @@ STREAM_ERRORS = {
     "internalServerException": "The server encountered an internal error.",
     "serviceUnavailableException": "Bedrock is unable to process your request.",
     "modelTimeoutException": "Model has timed out in processing the request.",
+    # Agents for Amazon Bedrock Runtime (InvokeAgent, InvokeInlineAgent, RetrieveAndGenerateStream)
+    "accessDeniedException": "You don't have access to this resource.",
+    "badGatewayException": "Bad gateway: a dependency returned an invalid response.",
+    "conflictException": "There is a conflicting operation in progress for this session.",
+    "dependencyFailedException": "Received failed response from API execution. Retry the request later.",
+    "resourceNotFoundException": "The specified resource does not exist.",
+    "serviceQuotaExceededException": "The request exceeds a service quota.",
+    "modelNotReadyException": "The model is not ready to serve requests.",
+}
+_RUNTIME_STREAM = frozenset(
+    {"modelStreamErrorException", "throttlingException", "validationException", "internalServerException",
+     "serviceUnavailableException", "modelTimeoutException"}
+)
+_AGENT_STREAM = frozenset(
+    {"accessDeniedException", "badGatewayException", "conflictException", "dependencyFailedException",
+     "internalServerException", "resourceNotFoundException", "serviceQuotaExceededException",
+     "throttlingException", "validationException"}
+)
+#: the exception events each streaming operation declares (by API name and path alias)
+STREAM_EXCEPTIONS = {
+    "InvokeModelWithResponseStream": _RUNTIME_STREAM,
+    "invoke-with-response-stream": _RUNTIME_STREAM,
+    "ConverseStream": _RUNTIME_STREAM,
+    "converse-stream": _RUNTIME_STREAM,
+    "InvokeAgent": _AGENT_STREAM | {"modelNotReadyException"},
+    "InvokeInlineAgent": _AGENT_STREAM,
+    "RetrieveAndGenerateStream": _AGENT_STREAM,
 }
 
 
@@ -61,10 +88,13 @@ def chunk(model_chunk: Body) -> bytes:
     return event("chunk", {"bytes": base64.b64encode(json.dumps(model_chunk).encode()).decode()})
 
 
-def exception(name: str, message: Optional[str] = None) -> bytes:
+def exception(name: str, message: Optional[str] = None, **extra: Any) -> bytes:
+    """An exception message (``extra``: the exception's other members, e.g. ``resourceName``)."""
+    body = {"message": message or STREAM_ERRORS.get(name, name)}
+    body.update(extra)
     return encode(
         {":exception-type": name, ":content-type": "application/json", ":message-type": "exception"},
-        json.dumps({"message": message or STREAM_ERRORS.get(name, name)}).encode(),
+        json.dumps(body).encode(),
     )
 
 
@@ -119,7 +149,10 @@ def converse_events(content: List[Body], stop: str, count: Optional[int]) -> Ite
 def converse_stream(answer: Body, count: Optional[int]) -> List[bytes]:
     msg = answer["output"]["message"]
     out = [event(kind, body) for kind, body in converse_events(msg["content"], answer["stopReason"], count)]
-    out.append(event("metadata", {"usage": answer["usage"], "metrics": {"latencyMs": 42}}))
+    metadata: Body = {"usage": answer["usage"], "metrics": {"latencyMs": 42}}
+    if "trace" in answer:
+        metadata["trace"] = answer["trace"]
+    out.append(event("metadata", metadata))
     return out
 
 
@@ -134,6 +167,11 @@ def nova(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
 
 
 def anthropic(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
+    if "completion" in answer:  # Claude 2.x / Instant text completions
+        parts = [p for p in pieces(answer["completion"], count)]
+        chunks_: List[Body] = [{"completion": p, "stop_reason": None, "stop": None} for p in parts]
+        chunks_.append({"completion": "", "stop_reason": answer["stop_reason"], "stop": answer["stop"]})
+        return chunks_
     start = dict(answer, content=[], stop_reason=None, usage={"input_tokens": usage.input, "output_tokens": 1})
     chunks: List[Body] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(answer["content"]):
@@ -253,6 +291,19 @@ def cohere_chat(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
     return chunks
 
 
+def cohere_text(answer: Body, usage: Any, count: Optional[int]) -> List[Body]:
+    generations = answer["generations"]
+    many = len(generations) > 1
+    chunks: List[Body] = []
+    for index, generation in enumerate(generations):
+        for part in pieces(generation["text"], count):
+            chunk_: Body = {"index": index} if many else {}
+            chunk_.update({"is_finished": False, "text": part})
+            chunks.append(chunk_)
+    chunks.append({"finish_reason": generations[-1]["finish_reason"], "is_finished": True})
+    return chunks
+
+
 FAMILIES = {
     "nova": nova,
     "anthropic": anthropic,
@@ -262,11 +313,22 @@ FAMILIES = {
     "deepseek": deepseek,
     "openai_chat": openai_chat,
     "cohere_chat": cohere_chat,
+    "cohere_text": cohere_text,
 }
+#: body keys a guardrail adds to InvokeModel answers: on every chunk, and on the last one only
+GUARDRAIL_ACTION = "amazon-bedrock-guardrailAction"
+GUARDRAIL_TRACE = "amazon-bedrock-trace"
 
 
 def invoke_stream(family: str, answer: Body, usage: Any, count: Optional[int]) -> List[bytes]:
     """Encoded ``chunk`` events; the last model chunk carries the invocation metrics."""
+    answer = dict(answer)
+    action = answer.pop(GUARDRAIL_ACTION, None)
+    trace = answer.pop(GUARDRAIL_TRACE, None)
     chunks = FAMILIES[family](answer, usage, count)
+    if action is not None:
+        chunks = [dict(c, **{GUARDRAIL_ACTION: action}) for c in chunks]
+    if trace is not None:
+        chunks[-1] = dict(chunks[-1], **{GUARDRAIL_TRACE: trace})
     chunks[-1] = dict(chunks[-1], **{"amazon-bedrock-invocationMetrics": metrics(usage)})
     return [chunk(c) for c in chunks]

@@ -171,16 +171,19 @@ class DatadogSink(Sink):
 
     def _fill(self, span: Any, rec: "CallRecord") -> None:
         """The record's error and annotations on its span."""
-        if rec.error is not None:
-            err = rec.error
-            span.set_exc_info(type(err), err, err.__traceback__)
-        elif rec.error_type is not None:  # a step that failed without an exception object
-            span.error = 1
-            span.set_tag("error.type", rec.error_type)
         if rec.error is not None or rec.error_type is not None:
-            # the message and stack as genai-tap's privacy policy scrubbed them (an AWS
-            # signature error can quote the security token), not as ddtrace formats them
-            span.set_tag("error.message", rec.error_message if rec.error_message is not None else "")
+            # the error's type, and its message and stack as genai-tap's privacy policy
+            # scrubbed them; not span.set_exc_info, which writes str(exc) and its own
+            # traceback and hands the exception to ddtrace's listeners (Exception Replay
+            # captures the failing frames' local variables: the prompt). A step that failed
+            # without an exception object has its error type only.
+            span.error = 1
+            if rec.error is not None:
+                err_type = type(rec.error)
+                span.set_tag("error.type", f"{err_type.__module__}.{err_type.__name__}")
+            else:
+                span.set_tag("error.type", rec.error_type)
+            span.set_tag("error.message", rec.error_message or "")
             if rec.error_stack is not None:
                 span.set_tag("error.stack", rec.error_stack)
         self.llmobs.annotate(span=span, **self.annotations(rec))

@@ -61,11 +61,23 @@ RECORD_ATTRIBUTES = (
     (sc.AGENT_ID, "agent_id"),
     (sc.AGENT_NAME, "agent_name"),
     (sc.AGENT_VERSION, "agent_version"),
+    (sc.AWS_BEDROCK_AGENT_ALIAS_ID, "agent_alias_id"),
     (sc.CONVERSATION_ID, "conversation_id"),
     (sc.TOOL_NAME, "tool_name"),
     (sc.TOOL_CALL_ID, "tool_call_id"),
     (sc.TOOL_TYPE, "tool_type"),
     (sc.DATA_SOURCE_ID, "data_source_id"),
+)
+#: The guardrail fields of an ``apply_guardrail`` span, under the conventions' guardrail names
+GUARDRAIL_SPAN_ATTRIBUTES = (
+    (sc.GUARDRAIL_POLICY_ID, "guardrail_id"),
+    (sc.GUARDRAIL_POLICY_VERSION, "guardrail_version"),
+    (sc.GUARDRAIL_SOURCE, "guardrail_source"),
+)
+#: ... and of any other span (a model call, agent or search the guardrail watched)
+GUARDRAIL_CALL_ATTRIBUTES = (
+    (sc.AWS_BEDROCK_GUARDRAIL_VERSION, "guardrail_version"),
+    (sc.AWS_BEDROCK_GUARDRAIL_ACTION, "guardrail_action"),
 )
 
 # Providers handed to genai-tap explicitly (the OpenTelemetry instrumentor's kwargs).
@@ -273,6 +285,17 @@ class OtelSink(Sink):
         _put(a, sc.AWS_BEDROCK_GUARDRAIL_ID, rec.guardrail_id)
         for name, field in RECORD_ATTRIBUTES:
             _put(a, name, getattr(rec, field))
+        if rec.operation == sc.OP_APPLY_GUARDRAIL:
+            for name, field in GUARDRAIL_SPAN_ATTRIBUTES:
+                _put(a, name, getattr(rec, field))
+            if rec.guardrail_action is not None:
+                a[sc.GUARDRAIL_RESULT_TYPE] = sc.GUARDRAIL_RESULT_TYPE_ACTION
+                a[sc.GUARDRAIL_RESULT_VALUE] = rec.guardrail_action
+        else:
+            for name, field in GUARDRAIL_CALL_ATTRIBUTES:
+                _put(a, name, getattr(rec, field))
+        if rec.guardrail_policies:
+            a[sc.AWS_BEDROCK_GUARDRAIL_POLICIES] = list(rec.guardrail_policies)
         _put(a, sc.EMBEDDINGS_DIMENSION_COUNT, rec.embedding_dimensions)
         _put(a, sc.OUTPUT_TYPE, rec.output_type)
         _put(a, sc.OUTPUT_COUNT, rec.output_count)
@@ -350,7 +373,11 @@ def _status(rec: "CallRecord") -> Any:
 
 def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     """What the conventions want set when the span starts (samplers may read them)."""
-    attrs: Dict[str, Any] = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
+    attrs: Dict[str, Any] = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider}
+    if rec.request_model:  # an agent call, a search or a guardrail names no model
+        attrs[sc.REQUEST_MODEL] = rec.request_model
+    if rec.agent_name:
+        attrs[sc.AGENT_NAME] = rec.agent_name
     if rec.server_address:
         attrs[sc.SERVER_ADDRESS] = rec.server_address
         if rec.server_port:

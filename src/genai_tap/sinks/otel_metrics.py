@@ -42,28 +42,42 @@ HISTOGRAMS = {
 _KEYS = (sc.OPERATION_NAME, sc.PROVIDER_NAME, sc.REQUEST_MODEL, sc.SERVER_ADDRESS, sc.SERVER_PORT, sc.RESPONSE_MODEL, sc.ERROR_TYPE)
 
 
-def measurements(rec: "CallRecord") -> Tuple[Tuple[Any, ...], List[Tuple[str, float, Optional[str]]]]:
+def measurements(rec: "CallRecord", step: bool = False) -> Tuple[Tuple[Any, ...], List[Tuple[str, float, Optional[str]]]]:
     """The call's metric attributes (as a tuple in ``_KEYS`` order) and its measurements.
 
-    Measurements are ``(histogram, value, gen_ai.token.type or None)``.
+    Measurements are ``(histogram, value, gen_ai.token.type or None)``. A ``step`` inside
+    a call (an agent's model invocation) counts its tokens only: it is not an operation
+    of the client, so it has no duration or chunk timings of its own.
     """
-    key = (rec.operation, rec.provider, rec.request_model, rec.server_address, rec.server_port if rec.server_address else None,
-           rec.response_model, rec.error_type)
+    key = (rec.operation, rec.provider, rec.request_model or None, rec.server_address,
+           rec.server_port if rec.server_address else None, rec.response_model, rec.error_type)
     out: List[Tuple[str, float, Optional[str]]] = []
     duration = rec.duration_s
-    if duration is not None:
+    if duration is not None and not step:
         out.append(("duration", duration, None))
     if rec.input_tokens is not None:
         out.append(("tokens", rec.input_tokens, sc.TOKEN_TYPE_INPUT))
     if rec.output_tokens is not None:
         out.append(("tokens", rec.output_tokens, sc.TOKEN_TYPE_OUTPUT))
-    if rec.stream:
+    if rec.stream and not step:
         ttfc = rec.time_to_first_chunk_s
         if ttfc is not None:
             out.append(("ttfc", ttfc, None))
         if rec.chunk_count > 1 and rec.last_chunk_ns is not None and rec.first_chunk_ns is not None:
             out.append(("tpoc", (rec.last_chunk_ns - rec.first_chunk_ns) / 1e9 / (rec.chunk_count - 1), None))
     return key, out
+
+
+def every_measurement(rec: "CallRecord") -> List[Tuple[Tuple[Any, ...], List[Tuple[str, float, Optional[str]]]]]:
+    """The measurements of the call, then the token counts of each step inside it, each
+    with its own model (an agent's model invocations are counted once, with their model;
+    the agent call itself reports no tokens)."""
+    found = [measurements(rec)]
+    if rec.children:
+        for each in rec.walk()[1:]:
+            if each.input_tokens is not None or each.output_tokens is not None:
+                found.append(measurements(each, step=True))
+    return found
 
 
 def attributes(key: Tuple[Any, ...], token_type: Optional[str]) -> Dict[str, Any]:
@@ -84,9 +98,9 @@ class SdkInstruments:
         }
 
     def record(self, rec: "CallRecord") -> None:
-        key, values = measurements(rec)
-        for short, value, token_type in values:
-            self._instruments[short].record(value, attributes(key, token_type))
+        for key, values in every_measurement(rec):
+            for short, value, token_type in values:
+                self._instruments[short].record(value, attributes(key, token_type))
 
     def flush(self, timeout_s: float) -> None:
         pass
@@ -133,19 +147,20 @@ class OwnHistograms:
         self._pid = os.getpid()
 
     def record(self, rec: "CallRecord") -> None:
-        key, values = measurements(rec)
+        found = every_measurement(rec)
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's points are the parent's
                 self._series.clear()
                 self._pid = os.getpid()
                 self._thread = None
             series = self._series
-            for short, value, token_type in values:
-                ident = (short, key, token_type)
-                point = series.get(ident)
-                if point is None:
-                    point = series[ident] = _Series(HISTOGRAMS[short][3], self._start_ns)
-                point.add(value)
+            for key, values in found:
+                for short, value, token_type in values:
+                    ident = (short, key, token_type)
+                    point = series.get(ident)
+                    if point is None:
+                        point = series[ident] = _Series(HISTOGRAMS[short][3], self._start_ns)
+                    point.add(value)
             if self._thread is None:  # stays None where none may start (exit, 3.12): the exit flush sends the points
                 self._thread = start_daemon(self._run, "genai-tap-metrics")
 
