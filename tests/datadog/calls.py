@@ -77,6 +77,8 @@ def normalised(span: Dict[str, Any]) -> Dict[str, Any]:
     """An LLM Observability span event with what differs between runs taken out (ids, the
     emulator's random tool-call ids), and the time to first token reduced to whether it is there."""
     meta = json.loads(re.sub(r"tooluse_[0-9a-f]+", "tooluse_ID", json.dumps(span["meta"])))
+    if isinstance(meta.get("agent_attribution"), dict):  # the enclosing agent's span id
+        meta["agent_attribution"]["pagent_span_id"] = bool(meta["agent_attribution"].get("pagent_span_id"))
     metadata = {k: v for k, v in (meta.pop("metadata", None) or {}).items() if k not in VOLATILE_METADATA}
     error = meta.pop("error", None)
     if error:
