@@ -61,7 +61,7 @@ def tree(spans: List[Dict[str, Any]]) -> List[str]:
             span = by_id[span["parent_id"]]
         return span
 
-    order = sorted(spans, key=lambda s: (root(s)["name"], root(s)["start_ns"], s["start_ns"]))
+    order = sorted(spans, key=lambda s: (root(s)["name"], root(s)["start_ns"], s["start_ns"], depth(s)))
     return ["  " * depth(s) + f"{s['meta']['span']['kind']} {s['name']}" for s in order]
 
 
