@@ -191,3 +191,27 @@ def test_content_policy_applies_to_every_step(setting, dd_env, agent, tmp_path):
     else:
         assert b"Hotel du Louvre" in raw
         assert "[REDACTED:" in kb["meta"]["input"]["value"]
+
+
+BROKEN_STEP = """
+    import genai_tap.sinks.llmobs_io as llmobs_io
+
+    def broken(rec):
+        raise ValueError("a step genai-tap cannot show")
+
+    llmobs_io.retrieved = broken
+"""
+
+
+def test_a_step_that_cannot_be_shown_does_not_take_the_others(dd_env, agent, tmp_path):
+    import textwrap
+
+    proc = run_app(textwrap.dedent(BROKEN_STEP) + textwrap.dedent(AGENT_CALL), dd_env, tmp_path, traced=False)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if "genai-tap" in line]
+    assert "datadog sink (a step inside a call) failed (ValueError: a step genai-tap cannot show)" in line
+    spans = steps(agent)
+    [kb] = by_name(spans, "retrieval KB1")
+    assert "output" not in kb["meta"]  # that step's span is there, without what could not be shown
+    [tool] = by_name(spans, "execute_tool book_hotel")  # the steps after it are complete
+    assert json.loads(tool["meta"]["output"]["value"]) == {"booking": "BK-99"}

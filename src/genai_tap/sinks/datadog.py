@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from .. import semconv as sc
 from ..config import DD_DUPLICATES_BOTH, DD_DUPLICATES_GENAI_TAP, TRUE_VALUES
-from ..guard import logger
+from ..guard import logger, report
 from . import Sink, SinkUnavailable, llmobs_io
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,6 +166,8 @@ class DatadogSink(Sink):
                 self._fill(span, child)
                 if child.children:
                     self._steps(child, finish)
+            except Exception as exc:  # one step that cannot be shown does not take its siblings
+                report("datadog sink (a step inside a call)", exc)
             finally:
                 span.finish(finish_time=finish / 1e9 if finish else None)
 
