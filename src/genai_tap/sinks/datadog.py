@@ -78,7 +78,10 @@ class DatadogSink(Sink):
             raise SinkUnavailable(f"ddtrace cannot be imported ({exc}); to send to Datadog, {INSTALL_HINT}") from None
         from . import ddtrace_bedrock
 
+        from ddtrace import config as dd_config
+
         self.llmobs = LLMObs
+        self._dd_config = dd_config
         self.duplicates = ddtrace_bedrock
         self.tags = {key: value for key, value in config.dd_tags}
         #: whether genai-tap enabled LLM Observability (rather than the app, or ddtrace-run)
@@ -111,9 +114,7 @@ class DatadogSink(Sink):
         return _Handle(span=span, context=context)
 
     def _service(self) -> Optional[str]:
-        from ddtrace import config as dd_config
-
-        return dd_config.service
+        return self._dd_config.service
 
     def _open(self, rec: "CallRecord", name: str) -> Any:
         """Start the LLM Observability span of ``rec`` (current in the context this runs in)."""
