@@ -30,10 +30,11 @@ bench: $(VENV)/.installed
 bench-instructions: $(VENV)/.installed
 	$(PY) scripts/bench_instructions.py
 
+# uv installs in seconds what pip takes minutes for (the matrix's virtualenvs use it too)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[all,test]'
+	$(VENV)/bin/pip install --quiet --upgrade pip 'uv>=0.4'
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[all,test]'
 	touch $@
 
 clean:
