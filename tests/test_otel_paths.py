@@ -59,6 +59,7 @@ def own_pipeline(monkeypatch: pytest.MonkeyPatch, receiver: Receiver, **env: str
     from genai_tap.config import Config, reset_config
     from genai_tap.tap import Tap, set_tap
 
+    otel_logging.reset()  # an earlier test's failed export would stop these exporters at shutdown
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "paths")
     for key, value in env.items():

@@ -31,7 +31,7 @@ from .. import semconv as sc
 from .._version import __version__
 from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
-from .otel_logging import export_trouble, on_trouble, quiet_exporter_logs, setting_up, trouble_said, warn_setting
+from .otel_logging import export_trouble, exports_failed, on_trouble, quiet_exporter_logs, setting_up, warn_setting
 from .otel_metrics import OwnHistograms, SdkInstruments, delta_temporality, interval_s, own_points_fit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -374,7 +374,7 @@ class OtelSink(Sink):
             run()
         elif not done.wait(max(0.05, timeout_s * 0.9)):
             export_trouble("genai-tap: exporting telemetry at exit did not finish within %.1f s (GENAI_TAP_FLUSH_TIMEOUT); "
-                           "what was still buffered is lost.", timeout_s)
+                           "what was still buffered is lost.", timeout_s, failed=False)
 
     def _made(self, exporter: Any) -> Any:
         self._exporters.append(exporter)
@@ -392,7 +392,7 @@ class OtelSink(Sink):
         """The exit flush. Once an export has failed (before, or during this flush), the
         exporters are stopped, so that the exit does not wait out their retries."""
         millis = max(1, int(timeout_s * 1000))
-        if trouble_said():
+        if exports_failed():
             self._stop_exporters()
         with on_trouble(self._stop_exporters):
             if self._metrics is not None:

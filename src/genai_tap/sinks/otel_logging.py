@@ -20,6 +20,7 @@ The SDK rate-limits some of its loggers with a filter of its own, in a private m
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, List, Set, Tuple
@@ -51,15 +52,22 @@ _variables: Set[str] = set()
 
 
 _at_trouble: List[Callable[[], None]] = []
+_failed = False
+#: what the SDK's exporters say when an export failed (1.37 to 1.45, HTTP and gRPC), as opposed
+#: to other trouble (a full span queue: the collector is slow, not gone)
+_FAILED_EXPORT = re.compile(r"export", re.I)
+_FAILURE = re.compile(r"fail|error|retry|retrying|exception|timed? ?out|unavailable", re.I)
 
 
-def export_trouble(message: str, *args: object) -> None:
+def export_trouble(message: str, *args: object, failed: bool = True) -> None:
     """Log a problem exporting genai-tap's telemetry: WARNING the first time in this
-    process, DEBUG after that; then run what :func:`on_trouble` asked for."""
-    global _said_trouble
+    process, DEBUG after that. When an export ``failed``, also run what :func:`on_trouble`
+    asked for."""
+    global _said_trouble, _failed
     with _lock:
         first, _said_trouble = not _said_trouble, True
-        callbacks = list(_at_trouble)
+        _failed = _failed or failed
+        callbacks = list(_at_trouble) if failed else []
     if first:
         logger().warning(message + " Further export problems are logged at DEBUG (GENAI_TAP_LOG_LEVEL=DEBUG).", *args)
     else:
@@ -85,9 +93,9 @@ def on_trouble(callback: Callable[[], None]) -> Iterator[None]:
             _at_trouble.remove(callback)
 
 
-def trouble_said() -> bool:
-    """Whether a problem exporting telemetry has been seen in this process."""
-    return _said_trouble
+def exports_failed() -> bool:
+    """Whether an export of genai-tap's telemetry has failed in this process."""
+    return _failed
 
 
 def warn_setting(variable: str, value: str, accepted: str, instead: str) -> None:
@@ -135,7 +143,8 @@ class _Reroute(logging.Filter):
                 _said.add(first_line)
             logger().log(logging.WARNING if new else logging.DEBUG, "genai-tap: OpenTelemetry SDK: %s", first_line)
         else:
-            export_trouble("genai-tap: exporting telemetry failed: %s.", first_line.rstrip("."))
+            failed = bool(_FAILED_EXPORT.search(text) and _FAILURE.search(text))
+            export_trouble("genai-tap: exporting telemetry failed: %s.", first_line.rstrip("."), failed=failed)
             if record.exc_info:
                 logger().debug("genai-tap: %s: %s", record.name, first_line, exc_info=record.exc_info)
         return False
@@ -156,9 +165,9 @@ def quiet_exporter_logs(names: Iterable[str] = SDK_LOGGERS) -> None:
 
 def reset() -> None:
     """Forget what was said (tests)."""
-    global _said_trouble
+    global _said_trouble, _failed
     with _lock:
-        _said_trouble = False
+        _said_trouble = _failed = False
         _warned.clear()
         _variables.clear()
         _said.clear()
