@@ -145,6 +145,11 @@ class OtelSink(Sink):
         self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
         self._events = None
         if config.content_in_event:
+            import warnings
+
+            # the SDK 1.37 logger turns the API's log record into its own with the
+            # arguments it has itself deprecated, and warns about that on the app's stderr
+            warnings.filterwarnings("ignore", message=r"LogRecord init with `trace_id`", category=UserWarning)
             lp = logger_provider or _own_logger_provider(self._exporters)
             if lp is not None:
                 if logger_provider is None:

@@ -134,7 +134,8 @@ class _Reroute(logging.Filter):
         except Exception:  # noqa: BLE001 - a record that cannot be formatted: drop it quietly
             return False
         first_line = text.strip().splitlines()[0][:500] if text.strip() else record.name
-        known = any(v in text for v in _variables) or any(len(v) > 2 and v in text for _, v in _warned)
+        lowered = text.lower()
+        known = any(v.lower() in lowered for v in _variables) or any(len(v) > 2 and v.lower() in lowered for _, v in _warned)
         if record.levelno < logging.WARNING or known:
             logger().debug("genai-tap: %s: %s", record.name, first_line, exc_info=record.exc_info)
         elif _setting_up:
