@@ -21,7 +21,7 @@ release of everything) and then this script. Each *set* below is one virtualenv
 
 A virtualenv is made once (with ``uv`` when ``.venv`` has it, else pip) and reused while
 its marker is newer than ``pyproject.toml`` and records the same install request. Sets run a
-few at a time (``--jobs``), each writing to ``.tmp/matrix/<set>.log``. The end says which
+few at a time (``--jobs``, longest first), each writing to ``.tmp/matrix/<set>.log``. The end says which
 sets ran and passed, which failed, and which could not run (a Python this machine lacks):
 a set that did not run is never counted as passed. The exit status is non-zero when a set
 failed or could not be installed.
@@ -113,13 +113,16 @@ class Set:
 
 
 def sets() -> List[Set]:
+    """The sets, longest first (they start in this order, ``--jobs`` at a time)."""
     out = [
+        Set("oldest", "", ["aiobotocore[boto3]"], DEPENDENCY_SENSITIVE, floors=True, deselect=[NEEDS_LANGCHAIN, SOAK],
+            why="every dependency at its declared floor"),
+    ]
+    out += [
         Set(f"py{v}", v, ["langchain-aws"], VERSION_SENSITIVE, extras="all,test", why="another Python, newest releases")
         for v in ("3.10", "3.11", "3.12", "3.13") if v != DEFAULT_PYTHON
     ]
     out += [
-        Set("oldest", "", ["aiobotocore[boto3]"], DEPENDENCY_SENSITIVE, floors=True, deselect=[NEEDS_LANGCHAIN, SOAK],
-            why="every dependency at its declared floor"),
         Set("botocore-newest", "", ["boto3", "botocore"], BOTOCORE_SENSITIVE, deselect=[NEEDS_LANGCHAIN],
             why="the newest botocore and boto3, without aiobotocore"),
         Set("aioboto3", "", ["aioboto3"], ASYNC, env={"GENAI_TAP_TEST_ASYNC_CLIENTS": "aioboto3"},
@@ -302,8 +305,8 @@ def run_set(s: Set, pytest_args: List[str]) -> Result:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="only these sets")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("GENAI_TAP_MATRIX_JOBS", "3")),
-                        help="sets run at once (default 3: the tests mostly wait on subprocesses and sockets)")
+    parser.add_argument("--jobs", type=int, default=4,
+                        help="sets run at once (default 4: the tests mostly wait on subprocesses and sockets, so 4 sets keep 2 cores busy)")
     parser.add_argument("--list", action="store_true", help="print the sets and their versions' sources, run nothing")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after the set's own arguments")
     args = parser.parse_args()
@@ -319,23 +322,28 @@ def main() -> int:
     pending = list(chosen)
     lock = threading.Lock()
 
+    def say(text: str) -> None:
+        with lock:
+            print(text, flush=True)
+
     def worker() -> None:
         while True:
             with lock:
                 if not pending:
                     return
                 s = pending.pop(0)
-            print(f"matrix: {s.name} ({s.why}): started", flush=True)
+            say(f"matrix: {s.name} ({s.why}): started")
             try:
                 r = run_set(s, args.pytest_args)
             except Exception as exc:  # noqa: BLE001 - say which set broke, keep the others going
                 r = Result(s.name, "setup failed", f"{type(exc).__name__}: {exc}")
             with lock:
                 results[s.name] = r
-            print(f"matrix: {s.name}: {r.status}, {r.summary} ({r.seconds:.0f} s){'; ' + r.versions if r.versions else ''}", flush=True)
+            text = f"matrix: {s.name}: {r.status}, {r.summary} ({r.seconds:.0f} s){'; ' + r.versions if r.versions else ''}"
             if r.status in ("failed", "setup failed"):
                 log = (LOGS / f"{s.name}.log").read_text().splitlines()
-                print("\n".join(f"  | {line}" for line in log[-40:]), flush=True)
+                text += "\n" + "\n".join(f"  | {line}" for line in log[-40:])
+            say(text)
 
     threads = [threading.Thread(target=worker) for _ in range(max(1, args.jobs))]
     for t in threads:
