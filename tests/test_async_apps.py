@@ -138,7 +138,7 @@ asyncio.run(main())
     proc = run_app(app, _env(emulator.url, otlp), tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == "Hello"
     lines = proc.stderr.strip().splitlines()
-    assert lines == ["genai-tap: aiobotocore 2.5.4 is older than 2.13, the oldest genai-tap supports: "
+    assert lines == ["genai-tap: aiobotocore 2.5.4 is older than 2.23, the oldest genai-tap supports: "
                      "calls through aiobotocore and aioboto3 are not traced."]
     time.sleep(1)
     assert otlp.spans() == []

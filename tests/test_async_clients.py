@@ -166,18 +166,9 @@ READS: Dict[str, Callable[[Any], Awaitable[bytes]]] = {
     "async for": _async_for,
     "iter_chunks()": _iter_chunks,
     "iter_lines()": _iter_lines,
+    "readinto()": _readinto,
     "async with": _context_manager,
 }
-
-
-def _aiobotocore_has_readinto() -> bool:
-    from aiobotocore import response
-
-    return any("readinto" in vars(cls) for cls in vars(response).values() if isinstance(cls, type))
-
-
-if _aiobotocore_has_readinto():  # aiobotocore 2.14 and newer
-    READS["readinto()"] = _readinto
 
 
 @pytest.mark.slow

@@ -270,7 +270,7 @@ def install(client_module: Any) -> None:
 
 
 #: The oldest aiobotocore whose calls are traced (aioboto3 uses aiobotocore's clients).
-MIN_AIOBOTOCORE = (2, 13)
+MIN_AIOBOTOCORE = (2, 23)
 
 
 def install_async(client_module: Any) -> None:

@@ -219,7 +219,7 @@ def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
         return None
     if inspect.isgeneratorfunction(make) and not inspect.iscoroutinefunction(parse):
         return _hook_sync
-    if inspect.isasyncgenfunction(make):  # its _parse_event: a coroutine (aiobotocore 2.14+) or botocore's own
+    if inspect.isasyncgenfunction(make) and inspect.iscoroutinefunction(parse):
         return _hook_async
     return None
 
@@ -256,8 +256,6 @@ def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
 
 
 def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
-    import inspect
-
     state = _Watch(stream, call, reader)
     cls, stand_in = type(stream), _StandIn(stream)
     raw = cls._create_raw_event_generator(stand_in)
@@ -273,9 +271,7 @@ def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
-    # aiobotocore 2.14 and newer parse events with a coroutine; before, with botocore's method
-    make = _async_parser if inspect.iscoroutinefunction(cls._parse_event) else _parser
-    _install(stream, state, events(), make(cls, stream, state), _closer(cls, stand_in, state))
+    _install(stream, state, events(), _async_parser(cls, stream, state), _closer(cls, stand_in, state))
 
 
 def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
