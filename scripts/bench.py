@@ -44,6 +44,16 @@ How it measures
   OpenTelemetry SDK pinned to the versions of the project's ``.venv``. On another
   Python: ``GENAI_TAP_BENCH_VENV=.venv-py3.12 .venv-py3.12/bin/python scripts/bench.py``
   (the peers then go under ``.venv-bench-py3.12/``).
+* Async (``--async``, ``make bench-async``). The same, for calls through
+  aiobotocore: async InvokeModel (body read with ``await body.read()``), Converse,
+  a 20-chunk ConverseStream consumed with ``async for``, and 8 Converse calls awaited
+  together, beside the sync operations they are compared with, in the same rounds.
+  Each worker has one event loop; a block is one task awaiting its calls one after
+  another. The peers run from venvs of their own (``.venv-bench/<name>-aio``, with
+  aiobotocore and its HTTP stack pinned to the project's: aiobotocore accepts only a
+  narrow range of botocore). A configuration that delivers no span for its async
+  warm-up calls is reported as not tracing async and not timed on them; ddtrace's
+  aiobotocore integration makes APM spans only, so there it is a reference row.
 
 Everything here imports only the standard library at module level: the same
 file is the worker in every virtualenv.
@@ -87,6 +97,28 @@ OPERATIONS: List[Tuple[str, str]] = [
 ]
 STREAM_CHUNKS = 20  # content chunks the stream operation asks for and is checked to get
 
+#: The async operations (``--async``), through aiobotocore on one event loop per worker, each
+#: call awaited before the next (the latency of one call), and the sync operation each
+#: corresponds to. ``aconverse8``: 8 Converse calls awaited together (``asyncio.gather``) on the
+#: loop, timed per batch.
+ASYNC_OPERATIONS: List[Tuple[str, str]] = [
+    ("ainvoke", "async InvokeModel"),
+    ("aconverse", "async Converse"),
+    ("astream", "async ConverseStream"),
+    ("aconverse8", "async Converse x8"),
+]
+SYNC_OF = {"ainvoke": "invoke", "aconverse": "converse", "astream": "stream", "aconverse8": "converse"}
+CONCURRENT = 8  # calls per batch of ``aconverse8``
+CALLS_PER_OP = {"aconverse8": CONCURRENT}  # Bedrock calls (so spans) per timed unit; 1 if absent
+#: What ``--async`` runs when no ``--ops`` are given: the async operations and, in the same run,
+#: the sync ones they are compared with.
+ASYNC_RUN_OPS = ["invoke", "converse", "stream", "ainvoke", "aconverse", "astream", "aconverse8"]
+ALL_OPERATIONS = OPERATIONS + ASYNC_OPERATIONS
+
+
+def is_async(op: str) -> bool:
+    return op in SYNC_OF
+
 # ----------------------------------------------------------------------------- configurations
 
 #: Versions of the peers (bump deliberately; the table prints what ran).
@@ -95,23 +127,35 @@ PEER_PACKAGES = {
     "otel-genai-bedrock": ["opentelemetry-instrumentation-genai-bedrock==1.3b0"],
     "openllmetry": ["opentelemetry-instrumentation-bedrock==0.62.4"],
     "ddtrace": [],  # ddtrace pinned to the project's own version below
+    "openinference": ["openinference-instrumentation-bedrock==0.1.61"],
 }
 #: Packages pinned to the project venv's versions in every peer venv.
 PINNED_FROM_PROJECT = ["boto3", "botocore", "urllib3", "s3transfer", "jmespath"]
+#: ... and, in the venvs of a run with async operations (``<peer>-aio``), aiobotocore and its
+#: HTTP stack. aiobotocore pins botocore to a narrow range (3.10.0: botocore 1.43.117 exactly),
+#: so the project's botocore must be one it accepts: both come from the project's .venv.
+ASYNC_FROM_PROJECT = ["aiobotocore", "aiohttp", "aioitertools", "aiohappyeyeballs", "aiosignal", "frozenlist",
+                      "multidict", "propcache", "yarl"]
 OTEL_FROM_PROJECT = ["opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
 
 
 class Config:
     def __init__(self, name: str, label: str, kind: str, venv: Optional[str] = None,
-                 env: Optional[Dict[str, str]] = None, channels: Tuple[str, ...] = (), role: str = "tap") -> None:
+                 env: Optional[Dict[str, str]] = None, channels: Tuple[str, ...] = (), role: str = "tap",
+                 runs: Tuple[str, ...] = ("sync", "async"), async_role: Optional[str] = None,
+                 async_label: Optional[str] = None) -> None:
         self.name = name
         self.label = label
-        self.kind = kind  # bare | tap | otel-botocore | otel-genai-bedrock | openllmetry | ddtrace
+        self.kind = kind  # bare | tap | otel-botocore | otel-genai-bedrock | openllmetry | openinference | ddtrace
         self.venv = venv  # None: the project's .venv
         self.env = env or {}
         self.channels = channels  # where its spans must arrive: "otlp", "dd"
         self.role = role  # bare | tap | peer | info
+        self.runs = runs  # the runs it is part of without --configs: "sync" (make bench), "async" (--async)
+        self.async_role = async_role  # its role for the async operations, if not ``role``
+        self.async_label = async_label  # its label in a run with async operations, if not ``label``
         self.failed: Optional[str] = None
+        self.op_failed: Dict[str, str] = {}  # async operation -> why it is not measured (the rest still is)
         self.worker: Optional["WorkerHandle"] = None
         self.setup: Dict[str, Any] = {}
 
@@ -137,8 +181,24 @@ def configurations() -> List[Config]:
                channels=("otlp",), role="peer"),
         Config("openllmetry", "OpenLLMetry (no content)", "openllmetry", venv="openllmetry",
                env={"TRACELOOP_TRACE_CONTENT": "false"}, channels=("otlp",), role="peer"),
-        Config("ddtrace", "ddtrace Bedrock + LLMObs", "ddtrace", venv="ddtrace", channels=("dd",), role="peer"),
+        Config("ddtrace", "ddtrace Bedrock + LLMObs", "ddtrace", venv="ddtrace", channels=("dd",), role="peer",
+               async_role="info", async_label="ddtrace (async: APM only)"),
+        # traces aiobotocore (OpenInference's own conventions, not gen_ai.*); part of the async run
+        Config("openinference", "OpenInference (no content)", "openinference", venv="openinference",
+               env={"OPENINFERENCE_HIDE_INPUTS": "true", "OPENINFERENCE_HIDE_OUTPUTS": "true"}, channels=("otlp",),
+               role="peer", runs=("async",)),
     ]
+
+
+#: Kinds whose uninstrument() un-instruments the clients already made (the worker makes a new
+#: client each time it switches the instrumentation back on).
+FRESH_CLIENTS_AFTER_SWITCH = ("openinference",)
+
+
+def role_for(cfg: Config, op: str) -> str:
+    """``cfg``'s role for operation ``op``: ddtrace's aiobotocore integration makes APM spans only,
+    so for the async operations it is a reference row, not a peer."""
+    return cfg.async_role if is_async(op) and cfg.async_role else cfg.role
 
 
 # ============================================================================= worker side
@@ -149,8 +209,12 @@ class Worker:
     def __init__(self, spec: Dict[str, Any]) -> None:
         self.spec = spec
         self.kind = spec["kind"]
+        self.aio = bool(spec.get("async"))  # also the async operations, on this worker's one event loop
+        self.loop: Any = None
+        self.exits: Dict[bool, Any] = {}  # per state, the exit stack of the async client made in it
+        self.untimed = 0  # traced calls made outside the timed part since the last block (a new client's warm-up)
         self.providers: List[Any] = []
-        self.ops: Dict[str, Callable[[], int]] = {}
+        self.ops: Dict[str, Callable[[], Any]] = {}
         self.client = None
         self.on = True  # instrumentation switched on (for bare boto3: nothing to switch)
         self.op_sets: Dict[bool, Dict[str, Callable[[], int]]] = {}  # per state, calls through a client made in it
@@ -166,13 +230,17 @@ class Worker:
             import genai_tap.auto  # noqa: F401  - the one-line opt-in, same as `genai-tap run`
 
             self.switch_on, self.switch_off = genai_tap.instrument, genai_tap.uninstrument
-        elif kind in ("otel-botocore", "otel-genai-bedrock", "openllmetry"):
+        elif kind in ("otel-botocore", "otel-genai-bedrock", "openllmetry", "openinference"):
             tp, mp, lp = self._otel_pipeline()
             providers = {"tracer_provider": tp, "meter_provider": mp, "logger_provider": lp}
             if kind == "otel-botocore":
                 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor as Instrumentor
             elif kind == "otel-genai-bedrock":
                 from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor as Instrumentor
+            elif kind == "openinference":
+                from openinference.instrumentation.bedrock import BedrockInstrumentor as Instrumentor
+
+                providers = {"tracer_provider": tp}  # traces only
             else:
                 from opentelemetry.instrumentation.bedrock import BedrockInstrumentor as Instrumentor
 
@@ -187,13 +255,20 @@ class Worker:
             from ddtrace.llmobs import LLMObs
 
             LLMObs.enable(agentless_enabled=False, integrations_enabled=False)
-            patch(botocore=True)
-            self.switch_on, self.switch_off = botocore_patch.patch, botocore_patch.unpatch
-        self.ops = self.op_sets[True] = self._operations()
+            if self.aio:  # its aiobotocore integration (APM spans; no LLM Observability)
+                from ddtrace.contrib.internal.aiobotocore import patch as aio_patch
+
+                patch(botocore=True, aiobotocore=True)
+                self.switch_on = lambda: (botocore_patch.patch(), aio_patch.patch())
+                self.switch_off = lambda: (botocore_patch.unpatch(), aio_patch.unpatch())
+            else:
+                patch(botocore=True)
+                self.switch_on, self.switch_off = botocore_patch.patch, botocore_patch.unpatch
+        self.ops = self.op_sets[True] = self._operations(True)
         probes = {}
         for key, fn in self.ops.items():
             try:
-                probes[key] = {"ok": True, "chunks": fn()}
+                probes[key] = {"ok": True, "chunks": self.call(key, fn)}
             except Exception as exc:  # noqa: BLE001 - reported as "unavailable"
                 probes[key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         self.flush()
@@ -205,22 +280,68 @@ class Worker:
             "rss_kb": _rss_kb(),
         }
 
-    def _operations(self) -> Dict[str, Callable[[], int]]:
-        """The calls, through a client made now (OpenLLMetry instruments clients as they are made)."""
+    def _operations(self, state: bool) -> Dict[str, Callable[[], Any]]:
+        """The calls, through a client made now (OpenLLMetry and OpenInference instrument clients as
+        they are made); with async operations, also through an aiobotocore client made now."""
         import boto3
 
         self.client = boto3.client("bedrock-runtime", endpoint_url=self.spec["emulator"], region_name="us-east-1")
-        return build_operations(self.client)
+        ops: Dict[str, Callable[[], Any]] = dict(build_operations(self.client))
+        if self.aio:
+            ops.update(build_async_operations(self.event_loop().run_until_complete(self._async_client(state))))
+        return ops
+
+    def event_loop(self) -> Any:
+        """This worker's one event loop: every async client is made, used and closed on it."""
+        if self.loop is None:
+            import asyncio
+
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+        return self.loop
+
+    async def _async_client(self, state: bool) -> Any:
+        from contextlib import AsyncExitStack
+
+        from aiobotocore.session import get_session
+
+        stack = AsyncExitStack()
+        client = await stack.enter_async_context(get_session().create_client(
+            "bedrock-runtime", endpoint_url=self.spec["emulator"], region_name="us-east-1"))
+        self.exits[state] = stack
+        return client
+
+    def call(self, op: str, fn: Callable[[], Any]) -> int:
+        """One untimed call (one batch for ``aconverse8``), sync or awaited on the loop."""
+        return self.event_loop().run_until_complete(fn()) if is_async(op) else fn()
+
+    def close(self) -> None:
+        if self.loop is not None:
+            for stack in self.exits.values():
+                try:
+                    self.loop.run_until_complete(stack.aclose())
+                except Exception:  # noqa: BLE001 - exiting anyway
+                    pass
+            self.loop.close()
 
     def switch(self, on: bool) -> None:
         """Switch the instrumentation on or off in this very process (the paired measurement's baseline)."""
         if on != self.on:
             (self.switch_on if on else self.switch_off)()
             self.on = on
+            if on and self.kind in FRESH_CLIENTS_AFTER_SWITCH and on in self.op_sets:
+                # OpenInference's uninstrument() also strips the clients it instrumented, and
+                # instrument() does not take them back: the "on" blocks need a client made now.
+                del self.op_sets[on]
+                stack = self.exits.pop(on, None)
+                if stack is not None:
+                    self.event_loop().run_until_complete(stack.aclose())
         if on not in self.op_sets:
-            self.op_sets[on] = self._operations()
-            for fn in self.op_sets[on].values():  # warm the new client's connection and caches
-                fn()
+            self.op_sets[on] = self._operations(on)
+            for key, fn in self.op_sets[on].items():  # warm the new client's connection and caches
+                self.call(key, fn)
+                if on:  # traced: their spans arrive with the block's (the proof counts them as calls)
+                    self.untimed += CALLS_PER_OP.get(key, 1)
         self.ops = self.op_sets[on]
 
     def _otel_pipeline(self):
@@ -267,16 +388,31 @@ class Worker:
     def run(self, op: str, n: int, on: bool = True) -> Dict[str, Any]:
         self.switch(on)
         fn = self.ops[op]
-        clock = time.perf_counter_ns
-        times = []
-        errors = 0
-        first_error = None
-        chunks = 0
         cpu = time.process_time_ns  # every thread of the process: the app's, finishers, exporters
         gc.collect()
         cpu0 = cpu()
+        if is_async(op):  # the whole block is one task on the loop: each call awaited before the next
+            out = self.event_loop().run_until_complete(self._timed_async(fn, n))
+        else:
+            out = self._timed(fn, n)
+        cpu1 = cpu()
+        t0 = time.perf_counter_ns()
+        self.flush()
+        cpu2 = cpu()
+        out.update(flush_us=(time.perf_counter_ns() - t0) / 1000, cpu_calls_us=(cpu1 - cpu0) / 1000,
+                   cpu_flush_us=(cpu2 - cpu1) / 1000, untimed_calls=self.untimed)
+        self.untimed = 0
+        return out
+
+    @staticmethod
+    def _timed(fn: Callable[[], int], n: int) -> Dict[str, Any]:
+        clock = time.perf_counter_ns
         tcpu = time.thread_time_ns  # the app's thread only
-        thread_times = []
+        times: List[int] = []
+        thread_times: List[int] = []
+        errors = 0
+        first_error = None
+        chunks = 0
         for _ in range(n):
             c0 = tcpu()
             t0 = clock()
@@ -287,13 +423,29 @@ class Worker:
                 first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
             times.append(clock() - t0)
             thread_times.append(tcpu() - c0)
-        cpu1 = cpu()
-        t0 = clock()
-        self.flush()
-        cpu2 = cpu()
-        return {"times": times, "thread_times": thread_times, "errors": errors, "error": first_error, "chunks": chunks,
-                "flush_us": (clock() - t0) / 1000, "cpu_calls_us": (cpu1 - cpu0) / 1000,
-                "cpu_flush_us": (cpu2 - cpu1) / 1000}
+        return {"times": times, "thread_times": thread_times, "errors": errors, "error": first_error, "chunks": chunks}
+
+    @staticmethod
+    async def _timed_async(fn: Callable[[], Any], n: int) -> Dict[str, Any]:
+        """:meth:`_timed` for a coroutine function: the same clocks around each ``await``."""
+        clock = time.perf_counter_ns
+        tcpu = time.thread_time_ns  # the loop's thread: the app's
+        times: List[int] = []
+        thread_times: List[int] = []
+        errors = 0
+        first_error = None
+        chunks = 0
+        for _ in range(n):
+            c0 = tcpu()
+            t0 = clock()
+            try:
+                chunks = await fn()
+            except Exception as exc:  # noqa: BLE001 - counted; reported
+                errors += 1
+                first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
+            times.append(clock() - t0)
+            thread_times.append(tcpu() - c0)
+        return {"times": times, "thread_times": thread_times, "errors": errors, "error": first_error, "chunks": chunks}
 
     # ---------------------------------------------------------------- checks
     def appthread(self, n: int, ops: List[str]) -> Dict[str, Any]:
@@ -318,7 +470,7 @@ class Worker:
             sys.setprofile(count)
             try:
                 for _ in range(n):
-                    fn()
+                    self.call(op, fn)
             finally:
                 sys.setprofile(None)
             self.flush()
@@ -485,7 +637,8 @@ def _versions() -> Dict[str, str]:
     out = {}
     for name in ("botocore", "opentelemetry-sdk", "opentelemetry-instrumentation-botocore",
                  "opentelemetry-instrumentation-genai-bedrock", "opentelemetry-util-genai",
-                 "opentelemetry-instrumentation-bedrock", "ddtrace", "genai-tap", "wrapt"):
+                 "opentelemetry-instrumentation-bedrock", "openinference-instrumentation-bedrock", "ddtrace",
+                 "genai-tap", "wrapt", "aiobotocore", "aiohttp"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -527,6 +680,38 @@ def build_operations(client: Any) -> Dict[str, Callable[[], int]]:
             "embed": invoking(TITAN_EMBED_V2, EMBED_BODY), "stream": stream}
 
 
+def build_async_operations(client: Any) -> Dict[str, Callable[[], Any]]:
+    """The async calls through an aiobotocore client: coroutine functions returning the number of
+    stream chunks consumed (0 if none), as an async app makes them."""
+    import asyncio
+
+    messages, inference = MESSAGES, INFERENCE
+
+    async def ainvoke() -> int:
+        r = await client.invoke_model(modelId=NOVA_LITE, body=NOVA_BODY, contentType="application/json",
+                                      accept="application/json")
+        await r["body"].read()
+        return 0
+
+    async def aconverse() -> int:
+        await client.converse(modelId=NOVA_LITE, messages=messages, inferenceConfig=inference)
+        return 0
+
+    async def astream() -> int:
+        r = await client.converse_stream(modelId=NOVA_LITE, messages=messages, inferenceConfig=inference)
+        chunks = 0
+        async for event in r["stream"]:
+            if "contentBlockDelta" in event:
+                chunks += 1
+        return chunks
+
+    async def aconverse8() -> int:
+        await asyncio.gather(*(aconverse() for _ in range(CONCURRENT)))
+        return 0
+
+    return {"ainvoke": ainvoke, "aconverse": aconverse, "astream": astream, "aconverse8": aconverse8}
+
+
 def worker_main(spec_json: str) -> int:
     spec = json.loads(spec_json)
     # Our protocol keeps the real stdout; anything else printed goes to stderr (the log).
@@ -561,6 +746,7 @@ def worker_main(spec_json: str) -> int:
             break
     try:
         worker.flush()
+        worker.close()
     except Exception:  # noqa: BLE001
         pass
     return 0
@@ -638,6 +824,9 @@ def msgpack_decode(data: bytes) -> Any:
 
 # One OTLP/HTTP receiver and one dummy Datadog agent per configuration; counts what arrives.
 
+#: A span with one of these read the response: output tokens (GenAI conventions, OpenInference).
+USAGE_KEYS = frozenset({"gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"})
+
 
 def sinks_main(names_csv: str) -> int:
     import gzip
@@ -686,15 +875,20 @@ def sinks_main(names_csv: str) -> int:
             try:
                 if path == "/v1/traces":
                     req = ExportTraceServiceRequest.FromString(data)
-                    spans = genai = 0
+                    spans = genai = usage = 0
                     for rs in req.resource_spans:
                         for ss in rs.scope_spans:
                             for s in ss.spans:
                                 spans += 1
-                                if any(kv.key.startswith("gen_ai.") for kv in s.attributes):
+                                keys = {kv.key for kv in s.attributes}
+                                # gen_ai.*: the GenAI conventions; llm.*: OpenInference's own
+                                if any(k.startswith(("gen_ai.", "llm.")) for k in keys):
                                     genai += 1
+                                if keys & USAGE_KEYS:
+                                    usage += 1
                     bump(self.cfg, "otlp_spans", spans)
                     bump(self.cfg, "otlp_genai_spans", genai)
+                    bump(self.cfg, "otlp_usage_spans", usage)
                 elif path == "/v1/metrics":
                     req = ExportMetricsServiceRequest.FromString(data)
                     points = sum(
@@ -860,11 +1054,16 @@ def project_version(name: str) -> Optional[str]:
         return None
 
 
-def ensure_venv(name: str) -> Path:
-    """Create (or reuse) ``.venv-bench/<name>`` with that peer and the project's pinned versions."""
-    path = BENCH_VENVS / name
+def ensure_venv(name: str, aio: bool = False) -> Path:
+    """Create (or reuse) ``.venv-bench/<name>`` with that peer and the project's pinned versions.
+
+    With ``aio``, ``.venv-bench/<name>-aio``, which also has aiobotocore (a venv of its own, so
+    that the sync-only run measures the peers exactly as before: some import aiobotocore
+    when they instrument, if it is installed).
+    """
+    path = BENCH_VENVS / (f"{name}-aio" if aio else name)
     reqs = list(PEER_PACKAGES[name])
-    pins = PINNED_FROM_PROJECT + ([] if name == "ddtrace" else OTEL_FROM_PROJECT)
+    pins = PINNED_FROM_PROJECT + ([] if name == "ddtrace" else OTEL_FROM_PROJECT) + (ASYNC_FROM_PROJECT if aio else [])
     if name == "ddtrace":
         pins = pins + ["ddtrace"]
     for pkg in pins:
@@ -880,7 +1079,7 @@ def ensure_venv(name: str) -> Path:
     say(f"bench: creating {path.relative_to(ROOT)} ({', '.join(reqs)}) ...")
     BENCH_VENVS.mkdir(exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
-    log = BENCH_VENVS / f"{name}.pip.log"
+    log = BENCH_VENVS / f"{path.name}.pip.log"
     with open(log, "w") as fh:
         rc = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *reqs],
                             stdout=fh, stderr=subprocess.STDOUT).returncode
@@ -1001,8 +1200,16 @@ def _ratio_note(value: Optional[float], ref: Optional[float], interval: str) -> 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.cfgs = [c for c in configurations() if not args.configs or c.name in args.configs or c.role == "bare"]
-        self.ops = [(k, label) for k, label in OPERATIONS if not args.ops or k in args.ops]
+        wanted_ops = args.ops or (ASYNC_RUN_OPS if args.aio else [k for k, _ in OPERATIONS])
+        self.ops = [(k, label) for k, label in ALL_OPERATIONS if k in wanted_ops]
+        #: a run with async operations: the peers' venvs with aiobotocore, a loop in every worker
+        self.aio = any(is_async(k) for k, _ in self.ops)
+        run = "async" if self.aio else "sync"
+        self.cfgs = [c for c in configurations()
+                     if c.role == "bare" or (c.name in args.configs if args.configs else run in c.runs)]
+        for cfg in self.cfgs:
+            if self.aio and cfg.async_label:
+                cfg.label = cfg.async_label
         self.ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.pin = args.pin and self.ncpu >= 2 and hasattr(os, "sched_setaffinity")
         cpus = sorted(os.sched_getaffinity(0)) if self.pin else []
@@ -1057,13 +1264,13 @@ class Bench:
     def start_workers(self) -> None:
         for cfg in self.cfgs:
             try:
-                python = str(VENV / "bin" / "python") if cfg.venv is None else str(ensure_venv(cfg.venv))
+                python = str(VENV / "bin" / "python") if cfg.venv is None else str(ensure_venv(cfg.venv, self.aio))
             except Exception as exc:  # noqa: BLE001
                 cfg.failed = f"could not install: {exc}"
                 say(f"bench: {cfg.name}: {cfg.failed}")
                 continue
             ports = self.ports.get(cfg.name, {"otlp": 9, "agent": 9})
-            spec = {"name": cfg.name, "kind": cfg.kind, "emulator": self.emulator_url}
+            spec = {"name": cfg.name, "kind": cfg.kind, "emulator": self.emulator_url, "async": self.aio}
             cfg.worker = WorkerHandle(cfg.name, [python, str(SCRIPT), "--worker", json.dumps(spec)],
                                       config_env(cfg, ports), self.worker_cpu)
         # set up all at once; then wait for each
@@ -1098,6 +1305,9 @@ class Bench:
             if cfg.failed or cfg.kind == "bare":
                 continue
             bad = {k: p["error"] for k, p in cfg.setup["probes"].items() if not p["ok"] and k not in self.unavailable}
+            for key in [k for k in bad if is_async(k)]:  # a peer that breaks async calls: the rest is measured
+                cfg.op_failed[key] = f"its calls raise: {bad.pop(key)}"
+                say(f"bench: {cfg.name}: {key}: {cfg.op_failed[key]}")
             if bad:
                 cfg.failed = "; ".join(f"{k}: {v}" for k, v in bad.items())
                 say(f"bench: {cfg.name}: calls fail under it: {cfg.failed}")
@@ -1116,14 +1326,20 @@ class Bench:
             cfg.failed = reply["error"]
             return None
         if reply["errors"]:
-            cfg.failed = f"{op}: {reply['errors']}/{n} calls raised: {reply['error']}"
-            say(f"bench: {cfg.name}: {cfg.failed}")
+            why = f"{op}: {reply['errors']}/{n} calls raised: {reply['error']}"
+            if is_async(op):
+                cfg.op_failed[op] = why
+            else:
+                cfg.failed = why
+            say(f"bench: {cfg.name}: {why}")
             return None
         return reply
 
     def block(self, cfg: Config, op: str, n: int, record: bool, off_first: bool = False) -> None:
         """One turn of ``cfg``: a block of calls with its instrumentation on and, when recorded,
         a block in the same process with it switched off (before or after, alternating)."""
+        if op in cfg.op_failed:
+            return
         before = self.counts().get(cfg.name, {})
         off = self._run(cfg, op, n, on=False) if record and off_first else None
         reply = self._run(cfg, op, n, on=True)
@@ -1141,19 +1357,34 @@ class Bench:
         delivered = self.proof.setdefault(cfg.name, {}).setdefault(op, {})
         for key, value in after.items():
             delivered[key] = delivered.get(key, 0) + value - before.get(key, 0)
-        self.calls.setdefault(cfg.name, {})[op] = self.calls.get(cfg.name, {}).get(op, 0) + n
+        made = n * CALLS_PER_OP.get(op, 1) + reply.get("untimed_calls", 0) + off.get("untimed_calls", 0)
+        self.calls.setdefault(cfg.name, {})[op] = self.calls.get(cfg.name, {}).get(op, 0) + made
         self.blocks.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["times"]) / 1000.0)
         self.flush_us.setdefault(cfg.name, {}).setdefault(op, []).append(reply["flush_us"] / n)
         self.thread_us.setdefault(cfg.name, {}).setdefault(op, []).append(median(reply["thread_times"]) / 1000.0)
         self.cpu_us.setdefault(cfg.name, {}).setdefault(op, []).append(
             (reply["cpu_calls_us"] + reply["cpu_flush_us"]) / n)
 
+    def verify_async(self, cfg: Config, op: str, calls: int, before: Dict[str, int], after: Dict[str, int]) -> None:
+        """Does ``cfg`` trace async calls at all? One that delivered no span for its warm-up calls is
+        reported as not tracing async (never timed, so never shown as fast)."""
+        got = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        found = (got.get("otlp_genai_spans", 0) if "otlp" in cfg.channels else 0) + (
+            max(got.get("dd_apm_traces", 0), got.get("dd_llmobs_spans", 0)) if "dd" in cfg.channels else 0)
+        if not found:
+            cfg.op_failed[op] = f"not traced: no span delivered for {calls} async calls"
+            say(f"bench: {cfg.name}: {op}: {cfg.op_failed[op]}")
+
     def run_rounds(self) -> None:
         args = self.args
         say(f"bench: warm-up, {args.warmup} calls per operation per configuration ...")
         for cfg in self.live():
             for op, _ in self.ops:
+                before = self.counts().get(cfg.name, {})
                 self.block(cfg, op, args.warmup, record=False)
+                if is_async(op) and cfg.kind != "bare" and op not in cfg.op_failed and not cfg.failed:
+                    self.verify_async(cfg, op, args.warmup * CALLS_PER_OP.get(op, 1), before,
+                                      self.counts().get(cfg.name, {}))
         t_start = time.time()
         for r in range(args.rounds):
             live = self.live()
@@ -1294,7 +1525,8 @@ class Bench:
         ok = True
         if "otlp" in cfg.channels:
             per = got.get("otlp_genai_spans", 0) / calls
-            notes.append(f"otlp {per:.2f}")
+            tokens = got.get("otlp_usage_spans", 0) / calls
+            notes.append(f"otlp {per:.2f}" + (f" (tokens {tokens:.2f})" if self.aio else ""))
             ok = ok and per >= 1.0
         if "dd" in cfg.channels:
             apm = got.get("dd_apm_traces", 0) / calls
@@ -1304,7 +1536,7 @@ class Bench:
         return ok, ", ".join(notes)
 
     def result(self, cfg: Config, op: str, paired: bool = False) -> Optional[float]:
-        if cfg.failed and cfg.name not in self.blocks:
+        if (cfg.failed and cfg.name not in self.blocks) or op in cfg.op_failed:
             return None
         per_round = self.paired.get(cfg.name, {}).get(op) if paired else self.added(cfg.name, op)
         if per_round is None:
@@ -1330,6 +1562,10 @@ class Bench:
           + ("; workers pinned to one CPU, emulator/receivers to the other" if self.pin else "; not pinned to CPUs"))
         w("  added = per-round (config median - mean of the two bare medians), median over rounds; "
           "ratio = added / best peer's added")
+        if self.aio:
+            w(f"  async operations: aiobotocore {versions.get('aiobotocore', '?')} clients on one event loop per worker, "
+              f"each call awaited before the next; 'async Converse x{CONCURRENT}': {CONCURRENT} calls awaited together "
+              "(asyncio.gather), µs per batch; peers' venvs .venv-bench/<peer>-aio")
         w("")
         ops = self.ops
         best = self.best_peers(paired=False)
@@ -1359,6 +1595,8 @@ class Bench:
                     cell = "FAILED" if (cfg.failed or self.calls.get(cfg.name, {}).get(op)) else "n/a"
                     if self.calls.get(cfg.name, {}).get(op) and not self.proven(cfg, op)[0]:
                         cell = "FAILED (no spans)"
+                    if op in cfg.op_failed:
+                        cell = "not traced" if cfg.op_failed[op].startswith("not traced") else "FAILED"
                 else:
                     ref = best[op][0]
                     ratio = f" ({value / ref:.2f}x)" if ref and ref > 0 else ""
@@ -1420,6 +1658,9 @@ class Bench:
                 continue
             cells = []
             for op, _ in ops:
+                if op in cfg.op_failed:
+                    cells.append(f"{op} {cfg.op_failed[op]}")
+                    continue
                 ok, note = self.proven(cfg, op)
                 cells.append(f"{op} {note}{'' if ok else ' FAILED'}")
             w(f"  {cfg.label:{width}} " + "; ".join(cells))
@@ -1427,17 +1668,20 @@ class Bench:
                 w(f"  {'':{width}} (stopped: {cfg.failed})")
         w("")
         # stream per chunk
-        if "stream" in dict(ops):
+        if "stream" in dict(ops) or "astream" in dict(ops):
             chunks = self.stream_chunks or STREAM_CHUNKS
-            w(f"ConverseStream: {self.stream_chunks} content chunks per call; added µs per chunk = added / {chunks}")
-            w(f"  (and, for comparison, the marginal cost: (stream added - Converse added) / {chunks})")
-            for cfg in self.cfgs:
-                value = self.result(cfg, "stream") if cfg.kind != "bare" else None
-                if value is not None:
-                    conv = self.result(cfg, "converse") if "converse" in dict(ops) else None
-                    marginal = f"   marginal {(value - conv) / chunks:6.2f} µs/chunk" if conv is not None else ""
-                    w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk{marginal}")
-            w("")
+            for sop, cop in (("stream", "converse"), ("astream", "aconverse")):
+                if sop not in dict(ops):
+                    continue
+                w(f"{dict(ops)[sop]}: {self.stream_chunks} content chunks per call; added µs per chunk = added / {chunks}")
+                w(f"  (and, for comparison, the marginal cost: (stream added - Converse added) / {chunks})")
+                for cfg in self.cfgs:
+                    value = self.result(cfg, sop) if cfg.kind != "bare" else None
+                    if value is not None:
+                        conv = self.result(cfg, cop) if cop in dict(ops) else None
+                        marginal = f"   marginal {(value - conv) / chunks:6.2f} µs/chunk" if conv is not None else ""
+                        w(f"  {cfg.label:{width}} {value / chunks:8.2f} µs/chunk{marginal}")
+                w("")
         else:
             w("ConverseStream: not measured (" + ("the emulator has no ConverseStream"
                                                   if "stream" in self.unavailable else "not in this run") + ")")
@@ -1494,6 +1738,17 @@ class Bench:
               "the finished trace)")
             w("")
         # targets
+        if self.aio:
+            self.async_vs_sync(w, width)
+            w("Async targets, judged on the paired measurement (instrumentation on/off in the same process)")
+            for line in self.async_targets(best_paired, paired=True):
+                w("  " + line)
+            w("")
+            w("The same targets judged on the across-process measurement (over the two bare processes)")
+            for line in self.async_targets(best, paired=False):
+                w("  " + line)
+            w("  (the sync targets, start-up and the measurement without the network: make bench)")
+            return "\n".join(out)
         w("Targets (issue 7), judged on the paired measurement (instrumentation on/off in the same process)")
         for line in self.targets(best_paired, paired=True):
             w("  " + line)
@@ -1502,6 +1757,93 @@ class Bench:
         for line in self.targets(best, paired=False):
             w("  " + line)
         return "\n".join(out)
+
+    def async_pairs(self) -> List[Tuple[str, str, str]]:
+        """(async op, its label, the sync op it is compared with) for the async operations in this run
+        whose sync operation ran too (the concurrent batch is compared with nothing)."""
+        ran = dict(self.ops)
+        return [(op, label, SYNC_OF[op]) for op, label in self.ops
+                if is_async(op) and op not in CALLS_PER_OP and SYNC_OF[op] in ran]
+
+    def async_vs_sync(self, w: Callable[[str], None], width: int) -> None:
+        """Each configuration's async added latency over its own sync added latency, same operation."""
+        pairs = self.async_pairs()
+        if not pairs:
+            return
+        w("Async over sync, paired: each configuration's added latency on the async operation / on the same sync "
+          "operation (90 % interval), and the app thread's CPU added, async / sync, µs")
+        w(f"{'':{width}}" + "".join(f"{label:>34}" for _, label, _ in pairs))
+        for cfg in self.cfgs:
+            if cfg.kind == "bare" or cfg.name not in self.paired:
+                continue
+            line = f"{cfg.label:{width}}"
+            for op, _, sop in pairs:
+                a, b = self.result(cfg, op, paired=True), self.result(cfg, sop, paired=True)
+                ta = self.paired_thread.get(cfg.name, {}).get(op)
+                tb = self.paired_thread.get(cfg.name, {}).get(sop)
+                if a is None or b is None:
+                    cell = "not traced" if op in cfg.op_failed else "-"
+                else:
+                    found = ratio_interval(self.paired[cfg.name][op], self.paired[cfg.name][sop])
+                    span = f" [{found[0]:.2f}..{found[1]:.2f}]" if found else ""
+                    ratio = f"{a / b:.2f}x{span}" if b > 0 else "-"
+                    cpu = f"; {median(ta):.0f}/{median(tb):.0f}" if ta and tb else ""
+                    cell = ratio + cpu
+                line += f"{cell:>34}"
+            w(line)
+        w("")
+
+    def async_targets(self, best: Dict[str, Tuple[Optional[float], str]], paired: bool) -> List[str]:
+        lines = []
+        cfg = {c.name: c for c in self.cfgs}
+
+        def verdict(ok: Optional[bool]) -> str:
+            return "PASS" if ok else ("FAIL" if ok is not None else "N/A ")
+
+        # 1. OTel sink <= 1/2 of the best peer that traces async, on every async operation
+        tap = cfg.get("tap-otel")
+        for op, label in self.ops:
+            if not is_async(op) or tap is None:
+                continue
+            v = self.result(tap, op, paired)
+            ref = best[op][0]
+            # a best peer adding nothing measurable (noise) leaves nothing to judge against
+            ok = None if ref is None or ref <= 0 else (v is not None and v <= ref / 2)
+            span = self.interval(tap, best[op][1], op) if paired else ""
+            unit = f" per batch of {CALLS_PER_OP[op]}" if op in CALLS_PER_OP else ""
+            lines.append(f"{verdict(ok)} OTel sink <= 1/2 best peer tracing async, {label}: {_fmt(v)} µs{unit} vs limit "
+                         f"{_fmt(ref / 2 if ref else None)} µs ({best[op][1]} adds {_fmt(ref)}"
+                         + (", not above the noise: not judged)" if ref is not None and ref <= 0 else ")")
+                         + _ratio_note(v, ref, span))
+        # 2. every genai-tap configuration: async adds no more than its own sync path, same operation
+        for c in self.cfgs:
+            if c.kind != "tap":
+                continue
+            for op, label, sop in self.async_pairs():
+                v, ref = self.result(c, op, paired), self.result(c, sop, paired)
+                ok = None if ref is None else (v is not None and v <= ref)
+                span = ""
+                if paired and v is not None and ref:
+                    found = ratio_interval(self.paired[c.name][op], self.paired[c.name][sop])
+                    span = f" [{found[0]:.2f} .. {found[1]:.2f}]" if found else ""
+                cpu = ""
+                ta, tb = self.paired_thread.get(c.name, {}).get(op), self.paired_thread.get(c.name, {}).get(sop)
+                if paired and ta and tb:
+                    cpu = f"; app thread's CPU {median(ta):.0f} vs {median(tb):.0f} µs"
+                lines.append(f"{verdict(ok)} {c.label}: async <= its sync, {label}: {_fmt(v)} µs vs {_fmt(ref)} µs"
+                             + _ratio_note(v, ref, span) + cpu)
+        # who does not trace async at all
+        for c in self.cfgs:
+            missing = [op for op, _ in self.ops if c.op_failed.get(op, "").startswith("not traced")]
+            if missing:
+                lines.append(f"     {c.label}: does not trace async calls ({', '.join(missing)}: no span delivered)")
+            broken = {op: why for op, why in c.op_failed.items() if not why.startswith("not traced")}
+            for op, why in broken.items():
+                lines.append(f"     {c.label}: {op} not measured: {why}")
+            if any(is_async(op) for op, _ in self.ops) and c.async_role == "info" and c.kind != "bare":
+                lines.append(f"     {c.label}: a reference row for the async operations (no GenAI span), "
+                             "not a peer there")
+        return lines
 
     def interval(self, cfg: Config, ref_label: str, op: str) -> str:
         """`` [a-b]``: the 90 % interval of ``cfg``'s paired ratio to the configuration labelled ``ref_label``."""
@@ -1512,10 +1854,9 @@ class Bench:
         return f" [{found[0]:.2f} .. {found[1]:.2f}]" if found else ""
 
     def best_peers(self, paired: bool) -> Dict[str, Tuple[Optional[float], str]]:
-        peers = [c for c in self.cfgs if c.role == "peer"]
         best: Dict[str, Tuple[Optional[float], str]] = {}
         for op, _ in self.ops:
-            cands = [(self.result(c, op, paired), c.label) for c in peers]
+            cands = [(self.result(c, op, paired), c.label) for c in self.cfgs if role_for(c, op) == "peer"]
             cands = [(v, n) for v, n in cands if v is not None]
             best[op] = min(cands) if cands else (None, "-")
         return best
@@ -1549,8 +1890,8 @@ class Bench:
         ddtrace = next((c for c in self.cfgs if c.name == "ddtrace"), None)
         groups: List[Tuple[str, Callable[[str], str], List[Config]]] = [
             ("to the best peer", lambda op: best[op][1], [c for c in self.cfgs if c.role in ("tap", "info")])]
-        if ddtrace is not None:
-            groups.append(("to ddtrace's own integration", lambda op: ddtrace.label,
+        if ddtrace is not None:  # not for the async operations: there ddtrace makes APM spans only
+            groups.append(("to ddtrace's own integration", lambda op: "" if is_async(op) else ddtrace.label,
                            [c for c in self.cfgs if "datadog" in c.env.get("GENAI_TAP_SINKS", "")]))
         labelled = {c.label: c for c in self.cfgs}
         for title, ref_label, members in groups:
@@ -1599,8 +1940,9 @@ class Bench:
         def verdict(ok: Optional[bool]) -> str:
             return "PASS" if ok else ("FAIL" if ok is not None else "N/A ")
 
+        sync_ops = [(op, label) for op, label in self.ops if not is_async(op)]
         # 1. OTel sink alone <= 1/4 of the best peer on every operation
-        for op, label in self.ops:
+        for op, label in sync_ops:
             v = result(cfg["tap-otel"], op) if "tap-otel" in cfg else None
             ref = best[op][0]
             ok = None if v is None or ref is None else v <= ref / 4
@@ -1642,7 +1984,7 @@ class Bench:
         for name in ("tap-both-content", "tap-both"):
             if name not in cfg:
                 continue
-            for op, label in self.ops:
+            for op, label in sync_ops:
                 v = result(cfg[name], op)
                 ref = result(cfg["ddtrace"], op) if "ddtrace" in cfg else None
                 ok = None if ref is None else (v is not None and v <= ref / 4)
@@ -1714,6 +2056,7 @@ def coordinator(args: argparse.Namespace) -> int:
             "thread_cpu_us_per_call": bench.thread_us, "unavailable": bench.unavailable,
             "paired_added_us": bench.paired, "paired_thread_cpu_us": bench.paired_thread, "direct": bench.direct,
             "failed": {c.name: c.failed for c in bench.cfgs if c.failed},
+            "async_not_measured": {c.name: c.op_failed for c in bench.cfgs if c.op_failed},
         }, indent=1))
     return 0
 
@@ -1726,10 +2069,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--warmup", type=int, default=40, help="untimed calls per operation first (default 40)")
     parser.add_argument("--startup-runs", type=int, default=30, help="runs of each start-up command (default 30)")
     parser.add_argument("--profile-calls", type=int, default=50, help="calls profiled for the app-thread check")
-    parser.add_argument("--direct-calls", type=int, default=2000,
-                        help="calls per repetition of the no-network measurement of genai-tap's own cost (0: skip)")
+    parser.add_argument("--direct-calls", type=int, default=None,
+                        help="calls per repetition of the no-network measurement of genai-tap's own cost "
+                             "(0: skip; default 2000, 0 with --async)")
     parser.add_argument("--configs", nargs="*", help="only these configurations (bare ones always run)")
-    parser.add_argument("--ops", nargs="*", help="only these operations: " + ", ".join(k for k, _ in OPERATIONS))
+    parser.add_argument("--ops", nargs="*", help="only these operations: " + ", ".join(k for k, _ in ALL_OPERATIONS))
+    parser.add_argument("--async", dest="aio", action="store_true",
+                        help="the async operations through aiobotocore (" + ", ".join(k for k, _ in ASYNC_OPERATIONS)
+                        + ") beside the sync ones they are compared with, against the peers that trace "
+                        "aiobotocore (make bench-async); without --ops: " + " ".join(ASYNC_RUN_OPS))
     parser.add_argument("--skip-startup", action="store_true", help="do not measure start-up")
     parser.add_argument("--pin", action="store_true",
                         help="pin every worker to one CPU and the emulator/receivers to the other (a 1-vCPU app: "
@@ -1746,9 +2094,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         return sinks_main(args.sinks)
     if args.emulator:
         return emulator_main()
+    if args.aio or (args.ops and any(is_async(op) for op in args.ops)):
+        args.aio = True
+        args.skip_startup = True  # start-up is the same either way: make bench measures it
+        if args.direct_calls is None:
+            args.direct_calls = 0  # genai-tap's sync hook without the network: make bench
+    if args.direct_calls is None:
+        args.direct_calls = 2000
     if args.quick:
         args.rounds, args.calls, args.warmup, args.startup_runs, args.profile_calls = 3, 30, 10, 5, 10
-        args.direct_calls = 300
+        args.direct_calls = min(args.direct_calls, 300)
     return coordinator(args)
 
 

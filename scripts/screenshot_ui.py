@@ -7,13 +7,14 @@ Debian's chromium (driven by Playwright) save the applications page and one trac
     .venv/bin/python scripts/screenshot_ui.py            # docs/images/collector-ui.png, collector-trace.png
     .venv/bin/python scripts/screenshot_ui.py --out DIR
 
-Needs chromium at /usr/bin/chromium (``scripts/ci-setup.sh`` installs it).
+Needs a chromium: GENAI_TAP_TEST_CHROMIUM, else /usr/bin/chromium (``scripts/ci-setup.sh`` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo  # noqa: E402  (scripts/demo.py: the apps, their environment and how to run them)
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("GENAI_TAP_TEST_CHROMIUM") or "/usr/bin/chromium"
 #: the launch options of tests/collector/test_collector_browser.py
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

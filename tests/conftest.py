@@ -63,7 +63,7 @@ def otlp(receiver: Receiver) -> Receiver:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, emulator: Any) -> str:
-    """Dummy credentials and the emulator as the Bedrock Runtime endpoint."""
+    """Dummy credentials and the emulator as the Bedrock Runtime and Agent Runtime endpoint."""
     for key in list(os.environ):
         if key.startswith(("AWS_", "GENAI_TAP_", "OTEL_INSTRUMENTATION_GENAI")):
             monkeypatch.delenv(key, raising=False)
@@ -71,6 +71,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: Any) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emulator.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME", emulator.url)  # the emulator answers both
     return emulator.url
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import threading
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -52,11 +53,19 @@ def aio_env(det_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any
 
 
 def aio_client() -> Any:
-    """An aiobotocore Bedrock Runtime client (an async context manager)."""
+    """An aiobotocore Bedrock Runtime client (an async context manager); made through
+    aioboto3's session instead when GENAI_TAP_TEST_ASYNC_CLIENTS=aioboto3 (the dependency
+    matrix's aioboto3 set, scripts/test_matrix.py)."""
     from aiobotocore.config import AioConfig
+
+    config = AioConfig(retries={"total_max_attempts": 1, "mode": "standard"})
+    if os.environ.get("GENAI_TAP_TEST_ASYNC_CLIENTS") == "aioboto3":
+        import aioboto3
+
+        return aioboto3.Session().client("bedrock-runtime", config=config)
     from aiobotocore.session import get_session
 
-    return get_session().create_client("bedrock-runtime", config=AioConfig(retries={"total_max_attempts": 1, "mode": "standard"}))
+    return get_session().create_client("bedrock-runtime", config=config)
 
 
 def sync_client() -> Any:
@@ -157,20 +166,12 @@ READS: Dict[str, Callable[[Any], Awaitable[bytes]]] = {
     "async for": _async_for,
     "iter_chunks()": _iter_chunks,
     "iter_lines()": _iter_lines,
+    "readinto()": _readinto,
     "async with": _context_manager,
 }
 
 
-def _aiobotocore_has_readinto() -> bool:
-    from aiobotocore import response
-
-    return any("readinto" in vars(cls) for cls in vars(response).values() if isinstance(cls, type))
-
-
-if _aiobotocore_has_readinto():  # aiobotocore 2.14 and newer
-    READS["readinto()"] = _readinto
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("how", sorted(READS))
 def test_invoke_model_body_reads_the_same(how: str, aio_env: Any, request: pytest.FixtureRequest) -> None:
     read = READS[how]
@@ -224,6 +225,7 @@ def test_nothing_is_read_ahead_of_the_app(aio_env: Any, tap: Any) -> None:
     assert json.loads(tap.span().attributes[sc.OUTPUT_MESSAGES])
 
 
+@pytest.mark.slow
 def test_an_unread_body_ends_its_call_when_dropped(aio_env: Any, tap: Any) -> None:
     async def call(client: Any) -> None:
         response = await client.invoke_model(modelId=NOVA, body=NOVA_BODY)
@@ -304,6 +306,7 @@ def test_invoke_model_with_response_stream(model: str, body: str, aio_env: Any, 
     assert json.loads(a[sc.OUTPUT_MESSAGES])[0]["parts"][-1]["content"].startswith("Hello from the genai-tap emulator")
 
 
+@pytest.mark.slow
 def test_start_async_invoke(aio_env: Any, tap: Any) -> None:
     async def call(client: Any) -> Any:
         return await client.start_async_invoke(
@@ -342,6 +345,7 @@ def test_an_error_reaches_the_app_unchanged(aio_env: Any, request: pytest.Fixtur
 # how streams end
 
 
+@pytest.mark.slow
 def test_break_then_aclose(aio_env: Any, tap: Any) -> None:
     async def call(client: Any) -> None:
         stream = (await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS))["stream"]
@@ -355,6 +359,7 @@ def test_break_then_aclose(aio_env: Any, tap: Any) -> None:
     assert span.status.status_code.name == "UNSET"
 
 
+@pytest.mark.slow
 def test_break_and_drop(aio_env: Any, tap: Any) -> None:
     async def call(client: Any) -> None:
         stream = (await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS))["stream"]
@@ -433,6 +438,7 @@ def test_task_cancelled_while_reading_a_stream(aio_env: Any, tap: Any) -> None:
     assert span.status.status_code.name == "UNSET"
 
 
+@pytest.mark.slow
 def test_asyncio_timeout_while_reading_a_stream(aio_env: Any, tap: Any) -> None:
     aio_env.chunk_delay_ms = 300
 
@@ -502,6 +508,7 @@ def test_task_group_cancels_its_calls(aio_env: Any, tap: Any) -> None:
 # context: the awaiting task's span is the parent; genai-tap's span is never left current
 
 
+@pytest.mark.slow
 def test_parent_is_the_awaiting_tasks_span_for_hundreds_of_concurrent_calls(aio_env: Any, tap: Any) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -548,9 +555,11 @@ def test_a_pending_stream_is_never_the_parent_of_other_work(aio_env: Any, tap: A
 # the event loop is never blocked by genai-tap's set-up
 
 
+@pytest.mark.slow
 def test_the_first_call_sets_up_off_the_event_loop(aio_env: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genai_tap.tap import Tap
     from genai_tap_bedrock import interceptor
+
+    from genai_tap.tap import Tap
 
     threads: List[str] = []
     real_prepare = Tap.prepare
@@ -604,6 +613,7 @@ def test_content_off(aio_env: Any, tap_no_content: Any) -> None:
         assert "Stream me a story" not in json.dumps(dict(span.attributes))
 
 
+@pytest.mark.slow
 @pytest.mark.expect_swallowed
 def test_a_parser_that_raises(aio_env: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from genai_tap_bedrock.formats.nova import Nova
@@ -657,6 +667,7 @@ async def _aiter(items: List[Any]) -> AsyncIterator[Any]:
         yield item
 
 
+@pytest.mark.slow
 def test_the_app_gets_aiobotocores_own_stream_object(aio_env: Any, tap: Any) -> None:
     from aiobotocore.eventstream import AioEventStream
 
@@ -669,6 +680,7 @@ def test_the_app_gets_aiobotocores_own_stream_object(aio_env: Any, tap: Any) -> 
     assert tap.span().attributes[sc.BEDROCK_API] == "ConverseStream"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["complete", "close", "error event", "cancelled"])
 def test_the_public_proxy_exports_what_the_in_place_watch_does(how: str, aio_env: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from genai_tap_bedrock import streams

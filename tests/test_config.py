@@ -58,7 +58,7 @@ def test_content_modes(env: dict, mode: str) -> None:
         ("GENAI_TAP_FLUSH_TIMEOUT", "soon", "a number >= 0.0", "Using the default, 3.0."),
         ("GENAI_TAP_MAX_BODY_BYTES", "-5", "a whole number >= 0", "Using the default, 4194304."),
         ("GENAI_TAP_DD_TAGS", "team", "key:value pairs", "Using no extra tags."),
-        ("GENAI_TAP_DD_DUPLICATES", "never", "ddtrace, both", "Using the default, ddtrace."),
+        ("GENAI_TAP_DD_DUPLICATES", "never", "genai-tap, ddtrace, both", "Using the default, genai-tap."),
         ("GENAI_TAP_REDACT", "cards", "detector names", "Using the default: every secret detector."),
     ],
 )

@@ -107,6 +107,7 @@ def deterministic_emulator() -> Iterator[Any]:
         yield emu
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_same_output_with_and_without_genai_tap(name: str, deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
     env = aws_env(deterministic_emulator.url)

@@ -145,6 +145,7 @@ def test_api_action_group(agents: Any) -> None:
     assert group["requestBody"] == {"content": {"application/json": [{"name": "guests", "type": "integer", "value": "2"}]}}
 
 
+@pytest.mark.slow
 def test_knowledge_base_lookup_and_citations(agents: Any) -> None:
     _, events = invoke(agents, "Search the handbook: how many vacation days?")
     steps = traces(events)

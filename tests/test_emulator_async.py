@@ -42,6 +42,7 @@ def test_invoke_agent_stream(fresh_emulator: Any) -> None:
     assert b"".join(e["chunk"]["bytes"] for e in events if "chunk" in e).decode().startswith("Here is what my team found:")
 
 
+@pytest.mark.slow
 def test_invoke_inline_agent_stream_and_return_control(fresh_emulator: Any) -> None:
     group = {"actionGroupName": "Flights", "actionGroupExecutor": {"customControl": "RETURN_CONTROL"},
              "functionSchema": {"functions": [{"name": "find_flights", "parameters": {"destination": {"type": "string"}}}]}}
@@ -78,6 +79,7 @@ def test_retrieve_and_generate_stream(fresh_emulator: Any) -> None:
     assert any("citation" in e for e in events)
 
 
+@pytest.mark.slow
 def test_retrieve_json(fresh_emulator: Any) -> None:
     async def call(client: Any) -> Any:
         return await client.retrieve(knowledgeBaseId="KB12345678", retrievalQuery={"text": "passwords"})
@@ -116,6 +118,7 @@ def test_converse_stream_with_guardrail(fresh_emulator: Any) -> None:
     assert "guardrail" in events[-1]["metadata"]["trace"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model,body",
     [

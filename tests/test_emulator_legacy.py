@@ -99,6 +99,7 @@ def test_cohere_generate(runtime: Any, model: str) -> None:
     assert token_headers(response) == {"input": 4, "output": 11}
 
 
+@pytest.mark.slow
 def test_cohere_generations_and_likelihoods(runtime: Any) -> None:
     response = invoke(runtime, "cohere.command-text-v14", {"prompt": "Explain a LLM chain", "num_generations": 2, "max_tokens": 5,
                                                            "return_likelihoods": "GENERATION"})

@@ -91,3 +91,36 @@ def test_dropped_connection(tap: Any, client: Any, fresh_emulator: Any) -> None:
     exc = _capture(lambda: client.invoke_model(modelId="amazon.nova-lite-v1:0", body=NOVA))
     assert isinstance(exc, botocore.exceptions.ConnectionClosedError)
     assert tap.span().attributes["error.type"] == "botocore.exceptions.ConnectionClosedError"
+
+
+SECRET_PLAN = "our confidential plan to acquire Initech in March"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # the shape of Bedrock's request validator, quoting the value
+        f"Malformed input request: #/messages/0/content/0/text: string [{SECRET_PLAN}] does not match pattern ^[a-z]+$, please reformat your input and try again.",
+        # a message in no format genai-tap knows, quoting part of the prompt
+        f"The model could not process: {SECRET_PLAN[8:]}",
+    ],
+)
+@pytest.mark.parametrize("api", ["InvokeModel", "Converse"])
+def test_without_content_capture_errors_quoting_the_request_are_withheld(
+    api: str, message: str, fresh_emulator: Any, client: Any, tap_no_content: Any
+) -> None:
+    """The request the call was made with goes with its error: whatever of it the error
+    message quotes is withheld when content is not captured, known format or not."""
+    messages = [{"role": "user", "content": [{"text": SECRET_PLAN}]}]
+    fresh_emulator.add_fault("ValidationException", message=message)
+    if api == "InvokeModel":
+        call = lambda: client.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps({"messages": messages}))  # noqa: E731
+    else:
+        call = lambda: client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)  # noqa: E731
+    exc = _capture(call)
+    assert SECRET_PLAN[8:] in str(exc)  # the app gets Bedrock's message as it is
+    span = tap_no_content.span()
+    exported = json.dumps({"attributes": dict(span.attributes), "status": span.status.description,
+                           "events": [dict(e.attributes) for e in span.events]})
+    assert "Initech" not in exported and "confidential" not in exported
+    assert "ValidationException" in exported and "[content withheld]" in exported

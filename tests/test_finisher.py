@@ -126,6 +126,7 @@ def test_an_app_that_never_waits_still_gets_its_jobs_done() -> None:
     assert done == list(range(200)), f"{len(done)} of 200 calls finished while the app's thread kept running"
 
 
+@pytest.mark.slow
 def test_drain_does_not_hold_back_for_a_busy_app_thread(monkeypatch) -> None:
     # genai_tap.flush() from another thread while the app's thread keeps running Python:
     # whoever drains wants the telemetry now

@@ -7,10 +7,10 @@ from typing import Any
 
 import botocore.client
 import pytest
+from genai_tap_bedrock import interceptor
 
 import genai_tap
 from genai_tap import bootstrap
-from genai_tap_bedrock import interceptor
 
 NOVA = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
 
@@ -48,7 +48,6 @@ def test_client_created_before_instrumentation_is_traced(aws: str, request: pyte
 
 def test_other_services_are_not_traced(tap: Any, aws: str, emulator: Any) -> None:
     import boto3
-
     from botocore.exceptions import ClientError
 
     control_plane = boto3.client("bedrock", endpoint_url=emulator.url)
@@ -117,7 +116,9 @@ def test_no_sinks_means_no_tracing_work(aws: str, client: Any, monkeypatch: pyte
 
 
 def test_the_hook_knows_every_traced_operation() -> None:
-    """The hook picks calls by name before it imports how they are read: the two lists agree."""
-    from genai_tap_bedrock.operations import OPERATIONS
+    """The hook picks calls by name before it imports how they are read: the lists agree, service by service."""
+    import importlib
 
-    assert interceptor.TRACED == set(OPERATIONS)
+    for service, (module, names) in interceptor.SERVICES.items():
+        assert names == set(importlib.import_module(module, "genai_tap_bedrock").OPERATIONS), service
+    assert interceptor.TRACED == set().union(*(names for _, names in interceptor.SERVICES.values()))

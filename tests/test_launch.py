@@ -40,6 +40,7 @@ def _env(aws_url: str, otlp: Any, **extra: str) -> Dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_genai_tap_run_exports_spans_and_metrics(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     proc = run_app(NOVA_APP, _env(emulator.url, otlp), tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -73,6 +74,7 @@ def test_genai_tap_run_exports_spans_and_metrics(emulator: Any, otlp: Any, tmp_p
     assert tokens["input"]["unit"] == "{token}" and tokens["input"]["bounds"] == list(sc.TOKEN_BUCKETS)
 
 
+@pytest.mark.slow
 def test_exit_flush_where_no_thread_may_start_at_exit(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     """Python 3.12 refuses new threads in atexit callbacks: the exit flush runs on the
     finisher's thread, which already exists, still within its timeout, and the app's
@@ -94,6 +96,7 @@ for _ in range(2):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preference, temporality", [("cumulative", 2), ("delta", 1)])
 def test_metric_temporality(preference: str, temporality: int, emulator: Any, otlp: Any, tmp_path: Path) -> None:
     env = _env(emulator.url, otlp, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=preference)
@@ -104,6 +107,7 @@ def test_metric_temporality(preference: str, temporality: int, emulator: Any, ot
     assert sum(p["count"] for p in points) == 2
 
 
+@pytest.mark.slow
 def test_bootstrap_does_not_import_botocore(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = "import sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'opentelemetry', 'wrapt', 'ddtrace')))\n"
     proc = run_app(app, _env(emulator.url, otlp), tmp_path)
@@ -113,6 +117,7 @@ def test_bootstrap_does_not_import_botocore(emulator: Any, otlp: Any, tmp_path: 
     assert "botocore loaded before first call: True" in proc.stdout
 
 
+@pytest.mark.slow
 def test_importing_boto3_loads_only_the_hook(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     """An app that imports boto3 (for S3, say) and never calls Bedrock gets the hook on
     botocore and nothing more: how calls are read, the body formats, and the sinks come
@@ -128,6 +133,7 @@ def test_importing_boto3_loads_only_the_hook(emulator: Any, otlp: Any, tmp_path:
     assert len(otlp.wait_for(otlp.spans)) == 1
 
 
+@pytest.mark.slow
 def test_boto3_imported_before_genai_tap_auto(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = "import boto3\nclient = boto3.client('bedrock-runtime')\nimport genai_tap.auto\nimport genai_tap.auto\n" + NOVA_APP.replace(
         'client = boto3.client("bedrock-runtime")', ""
@@ -137,6 +143,7 @@ def test_boto3_imported_before_genai_tap_auto(emulator: Any, otlp: Any, tmp_path
     assert len(otlp.wait_for(otlp.spans)) == 1  # a client made before genai-tap started, traced once
 
 
+@pytest.mark.slow
 def test_run_of_a_script_that_imports_auto_itself(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     proc = run_app("import genai_tap.auto\n" + NOVA_APP, _env(emulator.url, otlp), tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -144,6 +151,7 @@ def test_run_of_a_script_that_imports_auto_itself(emulator: Any, otlp: Any, tmp_
     assert len(otlp.spans()) == 1
 
 
+@pytest.mark.slow
 def test_existing_sitecustomize_still_runs(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     own = tmp_path / "own_site"
     own.mkdir()
@@ -156,6 +164,7 @@ def test_existing_sitecustomize_still_runs(emulator: Any, otlp: Any, tmp_path: P
     assert len(otlp.wait_for(otlp.spans)) == 1
 
 
+@pytest.mark.slow
 def test_sitecustomize_directory_on_pythonpath(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     path = subprocess.run(GENAI_TAP + ["sitecustomize"], capture_output=True, text=True, check=True).stdout.strip()
     assert os.path.isfile(os.path.join(path, "sitecustomize.py"))
@@ -174,6 +183,7 @@ def test_disabled(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     assert otlp.spans() == []
 
 
+@pytest.mark.slow
 def test_bad_value_warns_naming_the_variable_and_the_app_runs(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     proc = run_app(NOVA_APP, _env(emulator.url, otlp, GENAI_TAP_CAPTURE_CONTENT="loud"), tmp_path)
     assert proc.returncode == 0 and "Hello" in proc.stdout
@@ -183,6 +193,7 @@ def test_bad_value_warns_naming_the_variable_and_the_app_runs(emulator: Any, otl
     assert len(otlp.wait_for(otlp.spans)) == 1
 
 
+@pytest.mark.slow
 def test_otlp_headers_and_grpc(emulator: Any, tmp_path: Path) -> None:
     grpc_receiver = GrpcReceiver().start()
     try:
@@ -204,6 +215,7 @@ def test_otlp_headers_and_grpc(emulator: Any, tmp_path: Path) -> None:
         grpc_receiver.stop()
 
 
+@pytest.mark.slow
 def test_bad_protocol_warns(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     proc = run_app(NOVA_APP, _env(emulator.url, otlp, OTEL_EXPORTER_OTLP_PROTOCOL="http/json"), tmp_path)
     assert proc.returncode == 0
@@ -211,6 +223,7 @@ def test_bad_protocol_warns(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     assert len(otlp.wait_for(otlp.spans)) == 1
 
 
+@pytest.mark.slow
 def test_app_configured_provider_is_used(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     app = """
 from opentelemetry import trace
@@ -233,25 +246,24 @@ with tracer.start_as_current_span("handle-request"):
     assert ours["trace_id"] == parent["trace_id"] and ours["parent_span_id"] == parent["span_id"]
 
 
-@pytest.mark.parametrize("through", ["context variable", "api"])
-def test_parent_context_from_the_app(through: str, emulator: Any, otlp: Any, tmp_path: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("spans", ["finished spans", "sdk spans"])
+def test_parent_context_from_the_app(spans: str, emulator: Any, otlp: Any, tmp_path: Path) -> None:
     """With our own provider, the span still joins the app's current trace, and the app's
-    span is current again after the call: whether the placeholder is made current through
-    OpenTelemetry's context variable (the default runtime context) or through the API
-    (any other runtime context)."""
+    span is current again after the call: whether genai-tap hands the processor finished
+    spans (a placeholder current during the call) or makes SDK spans (where the SDK's
+    ReadableSpan does not fit)."""
     app = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from genai_tap.sinks import otel as tap_otel
-if %r == "api":
-    tap_otel._CURRENT_CONTEXT = None
-else:
-    assert tap_otel._CURRENT_CONTEXT is not None, "the default runtime context was not recognised"
+if %r == "sdk spans":
+    tap_otel.own_spans_fit = lambda: False
 tracer = TracerProvider().get_tracer("app")   # the app's own tracer, not exported here
 with tracer.start_as_current_span("outer") as outer:
     ctx = outer.get_span_context()
     print(format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
-""" % through + "\n".join("    " + line for line in NOVA_APP.strip().splitlines()) + """
+""" % spans + "\n".join("    " + line for line in NOVA_APP.strip().splitlines()) + """
     print("outer is current again:", trace.get_current_span() is outer)
 print("nothing is current after:", trace.get_current_span() is trace.INVALID_SPAN)
 """
@@ -264,6 +276,7 @@ print("nothing is current after:", trace.get_current_span() is trace.INVALID_SPA
     assert span["trace_id"] == trace_id and span["parent_span_id"] == span_id
 
 
+@pytest.mark.slow
 def test_event_only_mode(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     env = _env(emulator.url, otlp, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="EVENT_ONLY")
     proc = run_app(NOVA_APP, env, tmp_path)
@@ -277,6 +290,7 @@ def test_event_only_mode(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     assert body[sc.OUTPUT_MESSAGES][0]["role"] == "assistant"
 
 
+@pytest.mark.slow
 def test_opentelemetry_instrument_picks_genai_tap_up(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     launcher = Path(sys.executable).parent / "opentelemetry-instrument"
     assert launcher.exists(), "opentelemetry-instrumentation is a test dependency"
@@ -299,6 +313,7 @@ def test_cli_help_lists_subcommands() -> None:
     assert proc.returncode == 127 and "cannot run 'definitely-not-a-command-xyz'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_spans_started_during_the_call_are_children_of_its_span(emulator: Any, otlp: Any, tmp_path: Path) -> None:
     """genai-tap makes its span after the call, off the app's thread; whatever starts during
     the call (here an HTTP-level span, from a botocore event hook) still gets it as parent."""
@@ -358,6 +373,7 @@ print(" ".join(f"{m}={seen[m]}" for m in sorted(seen)))
     ],
     ids=["default", "parentbased-ratio-0", "always-off"],
 )
+@pytest.mark.slow
 def test_sampling_with_genai_taps_own_provider(
     emulator: Any, otlp: Any, tmp_path: Path, sampler: Dict[str, str], exported: set
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from genai_tap_bedrock import formats
 from genai_tap_bedrock.model_ids import resolve
 
@@ -53,7 +52,7 @@ def test_resolve(model_id: str, vendor, base, kind, region) -> None:
         ("cohere.command-r-plus-v1:0", {"message": "x"}, "cohere_chat"),
         ("cohere.embed-english-v3", {"texts": ["x"]}, "cohere_embed"),
         ("stability.sd3-5-large-v1:0", {"prompt": "x"}, "stability"),
-        ("anthropic.claude-v2", {"prompt": "\n\nHuman: hi\n\nAssistant:"}, None),  # legacy text body: generic span
+        ("anthropic.claude-v2", {"prompt": "\n\nHuman: hi\n\nAssistant:"}, "anthropic_text"),  # Claude 2 text completions
         # opaque ARNs: recognised from the body
         (f"arn:aws:bedrock:us-east-1:{ACCOUNT}:imported-model/m1", {"prompt": "<|begin_of_text|>hi", "max_gen_len": 10}, "llama"),
         (f"arn:aws:bedrock:us-east-1:{ACCOUNT}:provisioned-model/p1", {"schemaVersion": "messages-v1", "messages": []}, "nova"),

@@ -93,6 +93,7 @@ def test_children_without_content_capture(tap_no_content: Any) -> None:
     assert "Paris" not in json.dumps([dict(s.attributes) for s in tap_no_content.spans()])
 
 
+@pytest.mark.slow
 def test_genai_taps_own_provider_exports_the_same_tree(otlp: Any, aws: str, monkeypatch: pytest.MonkeyPatch, tap: Any) -> None:
     """The batch path (finished spans built by genai-tap) and the SDK path agree."""
     from genai_tap.config import Config

@@ -14,9 +14,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from botocore.eventstream import EventStream
+from genai_tap_bedrock.streams import watched
 
 from genai_tap import semconv as sc
-from genai_tap_bedrock.streams import watched
 
 NOVA_MSGS = [{"role": "user", "content": [{"text": "Stream me a story"}]}]
 
@@ -461,6 +461,7 @@ print("".join(pieces))
 """
 
 
+@pytest.mark.slow
 def test_langchain_chat_bedrock_converse_streaming_under_genai_tap_run(stream_emulator: Any, otlp: Any, tmp_path: Any) -> None:
     """An unmodified LangChain app (langchain-aws), streaming, under ``genai-tap run``."""
     from .support.apps import aws_env, run_app
@@ -508,6 +509,7 @@ def _stable(span: Any) -> Dict[str, Any]:
     return {k: v for k, v in span.attributes.items() if k not in volatile}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["complete", "close", "error event", "invoke stream"])
 def test_the_public_proxy_exports_what_the_in_place_watch_does(
     how: str, sclient: Any, stream_emulator: Any, tap: Any, monkeypatch: pytest.MonkeyPatch

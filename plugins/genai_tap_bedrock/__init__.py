@@ -5,6 +5,10 @@ Where things are:
 - ``interceptor.py``: the wrapt hooks on ``BaseClient._make_api_call`` (botocore) and
   ``AioBaseClient._make_api_call`` (aiobotocore, aioboto3): one per client kind, the rest shared;
 - ``operations.py``: one class per traced Bedrock Runtime API (InvokeModel, Converse, StartAsyncInvoke, ...);
+- ``guardrails.py``: ApplyGuardrail, and guardrails acting on model calls;
+- ``agent_runtime.py``: the traced Bedrock Agent Runtime APIs: ``agents.py`` (InvokeAgent,
+  InvokeInlineAgent; ``agent_trace.py`` turns their trace events into child records) and
+  ``retrieval.py`` (Retrieve, RetrieveAndGenerate and its stream);
 - ``model_ids.py``: model IDs, cross-region profiles and ARNs -> vendor and base model;
 - ``formats/``: one module per model family's native body format (Nova, Claude, Titan, ...);
 - ``blocks.py``: Converse content blocks (also Nova's native body);

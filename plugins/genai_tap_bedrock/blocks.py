@@ -23,7 +23,7 @@ from genai_tap.record import (
     tool_response_part,
 )
 
-from . import formats
+from . import formats, guardrails
 from .formats import copy_params, mime_type
 
 MEDIA = ("image", "video", "document", "audio")
@@ -166,6 +166,10 @@ def stream_event(rec: CallRecord, state: Any, event: Mapping[str, Any], usage_ke
     elif "messageStart" in event:
         state.role = str((event["messageStart"] or {}).get("role", "assistant"))
     elif "messageStop" in event:
-        state.finish((event["messageStop"] or {}).get("stopReason"))
+        reason = (event["messageStop"] or {}).get("stopReason")
+        state.finish(reason)
+        guardrails.read_converse(rec, reason, None)
     elif "metadata" in event:
-        set_usage(rec, (event["metadata"] or {}).get("usage"), usage_keys)
+        metadata = event["metadata"] or {}
+        set_usage(rec, metadata.get("usage"), usage_keys)
+        guardrails.read_trace(rec, metadata.get("trace"))

@@ -37,7 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
 SERVICES: Dict[str, Tuple[str, frozenset]] = {
     "bedrock-runtime": (
         ".operations",
-        frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke"}),
+        frozenset(
+            {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream", "StartAsyncInvoke", "ApplyGuardrail"}
+        ),
+    ),
+    "bedrock-agent-runtime": (
+        ".agent_runtime",
+        frozenset({"InvokeAgent", "InvokeInlineAgent", "Retrieve", "RetrieveAndGenerate", "RetrieveAndGenerateStream"}),
     ),
 }
 #: every traced operation name, of any service: the wrappers' first, cheap test
@@ -65,7 +71,7 @@ def traced_make_api_call(wrapped, instance, args, kwargs):
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _failed(call, exc)
+        _failed(call, exc, _params(args, kwargs))
         raise
     return _succeeded(op, call, result)
 
@@ -94,7 +100,7 @@ async def _traced_async(wrapped, instance, args, kwargs, name):
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:  # CancelledError too: the call did not complete
-        _failed(call, exc)
+        _failed(call, exc, _params(args, kwargs))
         raise
     return _succeeded(op, call, result)
 
@@ -111,8 +117,7 @@ def _begin(name: str, client: Any, args: tuple, kwargs: dict) -> "Optional[Tuple
             return None
         if not tap.sinks:
             return None
-        params = args[1] if len(args) > 1 else kwargs.get("api_params", {})
-        made = op.record(params, tap.config)
+        made = op.record(_params(args, kwargs), tap.config)
         if made is None:
             return None
         rec, state, steps = made
@@ -136,12 +141,19 @@ def _operations_of(service: str) -> Dict[str, "Operation"]:
     return ops
 
 
-def _failed(call: Call, exc: BaseException) -> None:
+def _params(args: tuple, kwargs: dict) -> Any:
+    """The API parameters of a ``_make_api_call(operation_name, api_params)`` call."""
+    return args[1] if len(args) > 1 else kwargs.get("api_params", {})
+
+
+def _failed(call: Call, exc: BaseException, params: Any) -> None:
     try:
         from .aws import error_code
 
         rec = call.record
-        rec.fail(exc, error_code(exc))
+        # the request goes with the error: error messages can quote it, and the content
+        # policy withholds what they quote when content is not captured
+        rec.fail(exc, error_code(exc), request=params)
         response = getattr(exc, "response", None)
         if isinstance(response, dict):
             rec.request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
@@ -258,7 +270,7 @@ def install(client_module: Any) -> None:
 
 
 #: The oldest aiobotocore whose calls are traced (aioboto3 uses aiobotocore's clients).
-MIN_AIOBOTOCORE = (2, 13)
+MIN_AIOBOTOCORE = (2, 23)
 
 
 def install_async(client_module: Any) -> None:

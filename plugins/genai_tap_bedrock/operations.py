@@ -26,7 +26,8 @@ from genai_tap.tap import Call
 from . import blocks, bodies, formats, model_ids
 from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
-from . import streams
+from . import guardrails, streams
+from .base import Made, Operation
 from .streams import Reader, StreamState
 
 CONVERSE_USAGE = {
@@ -35,23 +36,6 @@ CONVERSE_USAGE = {
     "cache_read": "cacheReadInputTokens",
     "cache_write": "cacheWriteInputTokens",
 }
-class Operation:
-    """How one Bedrock Runtime API is traced."""
-
-    api: str = ""
-    streams: bool = False
-
-    def record(self, params: Mapping[str, Any], config: Config) -> "Optional[Made]":
-        """The record of a call about to be made, the body format that will read its
-        response, and steps to complete the record later, off the app's thread."""
-        raise NotImplementedError
-
-    def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
-        """Read the response into the record; return (what the app gets, whether the call continues)."""
-        return result, False
-
-
-Made = Tuple[CallRecord, Optional[BodyFormat], List[Callable[[], None]]]
 
 
 def _format_record(
@@ -140,7 +124,8 @@ class InvokeModel(Operation):
         made = _format_record(self.api, params.get("modelId"), config, raw=params.get("body"))
         if made is not None:
             made[0].stream = self.streams
-            made[0].guardrail_id = params.get("guardrailIdentifier")
+            made[0].guardrail_id = _str(params.get("guardrailIdentifier"))
+            made[0].guardrail_version = _str(params.get("guardrailVersion"))
         return made
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
@@ -181,6 +166,12 @@ def _parse_json(fmt: BodyFormat, data: bytes, rec: CallRecord) -> None:
     body = json.loads(data)
     if isinstance(body, Mapping):
         fmt.parse_response(body, rec)
+        guardrails.read_invoke_body(rec, body)
+        guardrails.apply_intervention(rec)
+
+
+def _str(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
 
 
 def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[bytes]:
@@ -242,7 +233,8 @@ class Converse(Operation):
         )
         guardrail = params.get("guardrailConfig")
         if isinstance(guardrail, Mapping):
-            rec.guardrail_id = guardrail.get("guardrailIdentifier")
+            rec.guardrail_id = _str(guardrail.get("guardrailIdentifier"))
+            rec.guardrail_version = _str(guardrail.get("guardrailVersion"))
         # read on the finisher thread, from a copy of the containers the app may change
         # once the call returns (apps append to the history they pass)
         return rec, None, [partial(_parse, "bedrock Converse: reading the request", _converse_request, _snapshot(params), rec)]
@@ -281,7 +273,7 @@ def _response_snapshot(result: Mapping[str, Any], content: bool) -> Dict[str, An
     """What is read from a Converse response, copied down to the content blocks (as
     :func:`_snapshot`); the message only when content is captured."""
     out = {"stopReason": result.get("stopReason")}
-    for key in ("usage", "metrics"):
+    for key in ("usage", "metrics", "trace"):
         value = result.get(key)
         out[key] = dict(value) if isinstance(value, dict) else value
     output = result.get("output")
@@ -292,6 +284,8 @@ def _response_snapshot(result: Mapping[str, Any], content: bool) -> Dict[str, An
 
 def _converse_response(result: Mapping[str, Any], rec: CallRecord) -> None:
     blocks.parse_output(result, rec, CONVERSE_USAGE)
+    guardrails.read_converse(rec, result.get("stopReason"), result.get("trace"))
+    guardrails.apply_intervention(rec)
     latency = (result.get("metrics") or {}).get("latencyMs")
     if isinstance(latency, int):
         rec.attributes[LATENCY_ATTRIBUTE] = latency
@@ -377,7 +371,11 @@ def _read_converse_event(rec: CallRecord, state: StreamState, kept: Any) -> None
         blocks.stream_event(rec, state, kept, CONVERSE_USAGE)
 
 
-converse_stream_reader = Reader(_read_converse_event, _keep_converse_event)
+def _stream_done(rec: CallRecord, state: StreamState) -> None:
+    guardrails.apply_intervention(rec)
+
+
+converse_stream_reader = Reader(_read_converse_event, _keep_converse_event, _stream_done)
 
 
 def _keep_chunk_bytes(event: Mapping[str, Any]) -> Any:
@@ -401,8 +399,10 @@ def invoke_stream_reader(fmt: Optional[BodyFormat]) -> Reader:
             fmt.parse_chunk(chunk, rec, state)
         # Bedrock's own count for the whole call, in the family's last chunk
         blocks.set_usage(rec, chunk.get(INVOCATION_METRICS), INVOCATION_USAGE)
+        if guardrails.INVOKE_ACTION in chunk or guardrails.INVOKE_TRACE in chunk:
+            guardrails.read_invoke_body(rec, chunk)
 
-    return Reader(read, _keep_chunk_bytes)
+    return Reader(read, _keep_chunk_bytes, _stream_done)
 
 
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
@@ -424,4 +424,5 @@ OPERATIONS: Dict[str, Operation] = {
     "Converse": Converse(),
     "ConverseStream": ConverseStream(),
     "StartAsyncInvoke": StartAsyncInvoke(),
+    "ApplyGuardrail": guardrails.ApplyGuardrail(),
 }

@@ -60,14 +60,21 @@ class Reader:
     ``bytes``) for the frequent events. A ``str`` it returns must be the reply's text and
     nothing else: with content capture off such items are not read, only their arrival
     counts. ``read(rec, state, kept)`` runs on the finisher thread for each held item
-    that is read, in order.
+    that is read, in order; ``done(rec, state)``, if given, runs after the last one, once
+    the record knows how the stream ended (its end time, error and stop flags).
     """
 
-    __slots__ = ("keep", "read")
+    __slots__ = ("keep", "read", "done")
 
-    def __init__(self, read: Callable[[CallRecord, "StreamState", Any], None], keep: Callable[[Event], Any] = lambda e: e) -> None:
+    def __init__(
+        self,
+        read: Callable[[CallRecord, "StreamState", Any], None],
+        keep: Callable[[Event], Any] = lambda e: e,
+        done: "Optional[Callable[[CallRecord, StreamState], None]]" = None,
+    ) -> None:
         self.read = read
         self.keep = keep
+        self.done = done
 
 
 class StreamState:
@@ -212,7 +219,7 @@ def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
         return None
     if inspect.isgeneratorfunction(make) and not inspect.iscoroutinefunction(parse):
         return _hook_sync
-    if inspect.isasyncgenfunction(make):  # its _parse_event: a coroutine (aiobotocore 2.14+) or botocore's own
+    if inspect.isasyncgenfunction(make) and inspect.iscoroutinefunction(parse):
         return _hook_async
     return None
 
@@ -249,8 +256,6 @@ def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
 
 
 def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
-    import inspect
-
     state = _Watch(stream, call, reader)
     cls, stand_in = type(stream), _StandIn(stream)
     raw = cls._create_raw_event_generator(stand_in)
@@ -266,9 +271,7 @@ def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
-    # aiobotocore 2.14 and newer parse events with a coroutine; before, with botocore's method
-    make = _async_parser if inspect.iscoroutinefunction(cls._parse_event) else _parser
-    _install(stream, state, events(), make(cls, stream, state), _closer(cls, stand_in, state))
+    _install(stream, state, events(), _async_parser(cls, stream, state), _closer(cls, stand_in, state))
 
 
 def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
@@ -420,10 +423,10 @@ def _interpret(
     how: str,
 ) -> None:
     """Turn what the app received into the record: output, usage, finish reasons, timing."""
+    state = StreamState()
     try:
         rec.chunk_count = len(seen)
         rec.last_chunk_ns = last
-        state = StreamState()
         read = reader.read
         capture = rec.capture_content
         for index, kept in enumerate(seen):
@@ -450,3 +453,8 @@ def _interpret(
             rec.attributes[STREAM_ABANDONED] = True
         elif how == CANCELLED:
             rec.attributes[STREAM_CANCELLED] = True
+    if reader.done is not None:
+        try:
+            reader.done(rec, state)
+        except Exception as exc:
+            report(f"bedrock {rec.api}: reading the stream", exc)

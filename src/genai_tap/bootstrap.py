@@ -49,6 +49,10 @@ def start(config: "Optional[Config]" = None) -> bool:
         plugins[name] = plugin
         for module in plugin.modules:
             importhooks.when_imported(module, _installer(plugin))
+    if "datadog" in cfg.sinks:  # ddtrace's Bedrock integration hands its calls over before the first one
+        from .sinks import ddtrace_bedrock
+
+        ddtrace_bedrock.watch(cfg)
     return True
 
 

@@ -29,10 +29,11 @@ CONTENT_MODES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 # GENAI_TAP_DD_DUPLICATES: what to do when ddtrace's own Bedrock integration records
-# the same call in LLM Observability (see README, "Datadog").
+# the same call in LLM Observability (see docs/datadog.md).
+DD_DUPLICATES_GENAI_TAP = "genai-tap"  # genai-tap's span is the one; ddtrace's integration keeps its APM span only
 DD_DUPLICATES_DDTRACE = "ddtrace"  # ddtrace's span is the one; genai-tap adds none for that call
 DD_DUPLICATES_BOTH = "both"  # genai-tap's span as well (the call is counted twice)
-DD_DUPLICATES = (DD_DUPLICATES_DDTRACE, DD_DUPLICATES_BOTH)
+DD_DUPLICATES = (DD_DUPLICATES_GENAI_TAP, DD_DUPLICATES_DDTRACE, DD_DUPLICATES_BOTH)
 DEFAULT_MAX_CONTENT_CHARS = 16384
 
 
@@ -71,7 +72,7 @@ class Config:
         self.flush_timeout: float = 3.0
         self.max_body_bytes: int = 4 * 1024 * 1024
         self.dd_tags: Tuple[Tuple[str, str], ...] = ()
-        self.dd_duplicates: str = DD_DUPLICATES_DDTRACE
+        self.dd_duplicates: str = DD_DUPLICATES_GENAI_TAP
         self.redact_detectors: Tuple[str, ...] = _secret_detectors()
         self.redact_patterns: Tuple[Tuple[str, str], ...] = ()  # (name, regular expression)
         self.max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS  # 0: no limit
@@ -116,7 +117,7 @@ class Config:
         cfg.flush_timeout = read.number("GENAI_TAP_FLUSH_TIMEOUT", 3.0, float, minimum=0.0)
         cfg.max_body_bytes = read.number("GENAI_TAP_MAX_BODY_BYTES", 4 * 1024 * 1024, int, minimum=0)
         cfg.dd_tags = read.tags("GENAI_TAP_DD_TAGS")
-        cfg.dd_duplicates = read.choice("GENAI_TAP_DD_DUPLICATES", DD_DUPLICATES, DD_DUPLICATES_DDTRACE)
+        cfg.dd_duplicates = read.choice("GENAI_TAP_DD_DUPLICATES", DD_DUPLICATES, DD_DUPLICATES_GENAI_TAP)
         cfg.redact_detectors = _redact_detectors(read)
         patterns = read.patterns("GENAI_TAP_REDACT_PATTERNS")
         if patterns is None:

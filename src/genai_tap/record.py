@@ -119,6 +119,10 @@ class CallRecord:
     # request's security token)
     error_message: Optional[str] = None
     error_stack: Optional[str] = None
+    # the request as the app sent it (its parameters), kept by a plugin for a failed call
+    # so that, with content capture off, the content an error message quotes can be
+    # found and withheld; read by genai_tap.privacy only, never exported, dropped there
+    error_request: Any = None
 
     # streaming
     first_chunk_ns: Optional[int] = None
@@ -229,10 +233,18 @@ class CallRecord:
             out.extend(child.walk())
         return out
 
-    def fail(self, exc: BaseException, error_type: Optional[str] = None) -> None:
+    def fail(self, exc: BaseException, error_type: Optional[str] = None, request: Any = None) -> None:
+        """The call failed with ``exc``; ``request``: the parameters it was made with (see
+        ``error_request``). Never raises: an exception whose ``str()`` fails gets its
+        type's name as its message."""
         self.error = exc
         self.error_type = error_type or qualified_name(type(exc))
-        self.error_message = str(exc)
+        try:
+            self.error_message = str(exc)
+        except Exception:
+            self.error_message = type(exc).__name__
+        if request is not None:
+            self.error_request = request
 
     @property
     def duration_s(self) -> Optional[float]:

@@ -3,7 +3,8 @@
 The OpenTelemetry GenAI semantic conventions are still moving (they now live in
 ``open-telemetry/semantic-conventions-genai``); when a name is renamed upstream,
 the change is one line here. Names we defined ourselves start with ``genai_tap.``
-and are listed in README.md ("Attributes of our own").
+or ``aws.bedrock.`` (Bedrock's own things the conventions have no name for yet) and
+are listed in docs/semconv.md.
 
 Values follow the published v1.41 conventions, which is what Datadog's OTLP
 ingestion and opentelemetry-util-genai understand today.
@@ -32,7 +33,8 @@ RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # v1.41
+USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST = "gen_ai.usage.cache_write.input_tokens"  # the name now (with the opt-in)
 USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -40,6 +42,7 @@ OUTPUT_MESSAGES = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 TOKEN_TYPE = "gen_ai.token.type"
+TOKEN_MODALITY = "gen_ai.token.modality"  # with the latest conventions, on the usage counters
 AGENT_ID = "gen_ai.agent.id"
 AGENT_NAME = "gen_ai.agent.name"
 AGENT_VERSION = "gen_ai.agent.version"
@@ -52,6 +55,15 @@ TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # content
 DATA_SOURCE_ID = "gen_ai.data_source.id"
 RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"  # content
 RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"  # content
+RETRIEVAL_TOP_K = "gen_ai.retrieval.top_k"  # the number of results asked for
+# guardrails (docs/gen-ai/gen-ai-guardrails.md of semantic-conventions-genai): on apply_guardrail spans
+GUARDRAIL_COMPONENT_NAME = "gen_ai.guardrail.component.name"
+GUARDRAIL_POLICY_ID = "gen_ai.guardrail.policy.id"
+GUARDRAIL_POLICY_VERSION = "gen_ai.guardrail.policy.version"
+GUARDRAIL_SOURCE = "gen_ai.guardrail.source"
+GUARDRAIL_RESULT_TYPE = "gen_ai.guardrail.result.type"
+GUARDRAIL_RESULT_VALUE = "gen_ai.guardrail.result.value"
+GUARDRAIL_RESULT_REASON = "gen_ai.guardrail.result.reason"
 
 # --- span attributes: general and AWS conventions ------------------------------------
 ERROR_TYPE = "error.type"
@@ -63,6 +75,18 @@ SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 AWS_REQUEST_ID = "aws.request_id"
 AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
+AWS_BEDROCK_KNOWLEDGE_BASE_ID = "aws.bedrock.knowledge_base.id"
+
+# --- span attributes of our own for Bedrock (documented in docs/semconv.md) -----------
+AWS_BEDROCK_GUARDRAIL_VERSION = "aws.bedrock.guardrail.version"
+AWS_BEDROCK_GUARDRAIL_ACTION = "aws.bedrock.guardrail.action"      # as Bedrock reports it: NONE, INTERVENED ...
+AWS_BEDROCK_GUARDRAIL_POLICIES = "aws.bedrock.guardrail.policies"  # the policies that intervened: content, topic ...
+AWS_BEDROCK_AGENT_ALIAS_ID = "aws.bedrock.agent.alias_id"
+AWS_BEDROCK_AGENT_ACTION_GROUP = "aws.bedrock.agent.action_group"  # the action group of an execute_tool step
+AWS_BEDROCK_AGENT_PROMPT_TYPE = "aws.bedrock.agent.prompt_type"    # ORCHESTRATION, PRE_PROCESSING ... of a model invocation
+AWS_BEDROCK_AGENT_TRACE_ID = "aws.bedrock.agent.trace_id"          # Bedrock's traceId of the step
+AWS_BEDROCK_AGENT_RETURN_CONTROL = "aws.bedrock.agent.return_control"  # a tool invocation handed back to the app
+AWS_BEDROCK_AGENT_INPUT_VALID = "aws.bedrock.agent.pre_processing.is_valid"  # pre-processing's verdict on the input
 
 # --- span attributes of our own (documented in README.md) ---------------------------
 MODEL_VENDOR = "genai_tap.model.vendor"          # "amazon", "anthropic", ...
@@ -76,7 +100,12 @@ STREAM_CANCELLED = "genai_tap.stream.cancelled"  # the app's task was cancelled 
 OUTPUT_COUNT = "genai_tap.output.count"          # images or videos requested
 CONTENT_TRUNCATED = "genai_tap.content.truncated"   # some content was cut at GENAI_TAP_MAX_CONTENT_CHARS
 CONTENT_REDACTIONS = "genai_tap.content.redactions"  # how many values were replaced by [REDACTED:...] markers
-CONTENT_DROPPED = "genai_tap.content.dropped"        # why content was withheld: redaction_failed, redaction_unavailable
+CONTENT_DROPPED = "genai_tap.content.dropped"        # why content was withheld: redaction_failed, redaction_unavailable, redaction_budget
+RETRIEVAL_DOCUMENT_COUNT = "genai_tap.retrieval.document_count"  # documents returned (also with content off)
+AGENT_USAGE_INPUT_TOKENS = "genai_tap.agent.usage.input_tokens"    # summed over the model invocations inside an agent call
+AGENT_USAGE_OUTPUT_TOKENS = "genai_tap.agent.usage.output_tokens"
+AGENT_CLOCK_SHIFT_MS = "genai_tap.agent.clock_shift_ms"  # how far Bedrock's step times were moved onto the local clock
+AGENT_STEPS_DROPPED = "genai_tap.agent.steps_dropped"    # steps beyond the limit of one call, not recorded
 PEER_TRACE_ID = "genai_tap.datadog.trace_id"     # the LLMObs span of the same call
 PEER_SPAN_ID = "genai_tap.datadog.span_id"
 DD_OTEL_TRACE_ID = "genai_tap.otel.trace_id"      # on the LLMObs span: the OpenTelemetry span of the same call
@@ -94,6 +123,19 @@ OP_GENERATE_CONTENT = "generate_content"
 OP_INVOKE_AGENT = "invoke_agent"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_RETRIEVAL = "retrieval"
+TOKEN_MODALITY_UNKNOWN = "unknown"
+#: the operations the latest conventions call inference (their metrics are gen_ai.client.inference.*)
+INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+OP_APPLY_GUARDRAIL = "apply_guardrail"
+# steps of a Bedrock agent that have no operation name in the conventions
+OP_AGENT_PRE_PROCESSING = "aws.bedrock.agent.pre_processing"
+OP_AGENT_POST_PROCESSING = "aws.bedrock.agent.post_processing"
+OP_AGENT_ROUTING = "aws.bedrock.agent.routing_classifier"
+OP_AGENT_FAILURE = "aws.bedrock.agent.failure"
+GUARDRAIL_COMPONENT_BEDROCK = "Amazon Bedrock Guardrails"
+GUARDRAIL_RESULT_TYPE_ACTION = "action"
+TOOL_TYPE_FUNCTION = "function"    # run by the app (an agent's return of control)
+TOOL_TYPE_EXTENSION = "extension"  # run by the agent's side (a Lambda action group, the code interpreter)
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 ERROR_TYPE_OTHER = "_OTHER"
@@ -106,6 +148,34 @@ METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+# the conventions as they are now (semantic-conventions-genai), with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental;
+# gen_ai.client.operation.duration stays for operations that are neither inference nor embeddings
+METRIC_INFERENCE_DURATION = "gen_ai.client.inference.duration"
+METRIC_INFERENCE_TIME_TO_FIRST_CHUNK = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.inference.time_per_output_chunk"
+METRIC_USAGE_INPUT_TOKENS = "gen_ai.client.inference.usage.input_tokens"
+METRIC_USAGE_OUTPUT_TOKENS = "gen_ai.client.inference.usage.output_tokens"
+METRIC_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.client.inference.usage.reasoning.output_tokens"
+METRIC_INFERENCE_INPUT_TOKENS = "gen_ai.client.inference.operation.input_tokens"
+METRIC_INFERENCE_OUTPUT_TOKENS = "gen_ai.client.inference.operation.output_tokens"
+METRIC_EMBEDDINGS_DURATION = "gen_ai.client.embeddings.duration"
+METRIC_EMBEDDINGS_INPUT_TOKENS = "gen_ai.client.embeddings.operation.input_tokens"
+
+# --- the semantic-conventions opt-in ----------------------------------------------------
+STABILITY_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+OPT_IN_GEN_AI_LATEST = "gen_ai_latest_experimental"
+
+
+def latest_experimental() -> bool:
+    """True when OTEL_SEMCONV_STABILITY_OPT_IN (a comma-separated list, as the OpenTelemetry
+    instrumentations read it) has ``gen_ai_latest_experimental``: the GenAI conventions as
+    they are now instead of the published v1.41 names."""
+    import os
+
+    values = os.environ.get(STABILITY_OPT_IN, "").split(",")
+    return OPT_IN_GEN_AI_LATEST in {v.strip().lower() for v in values}
 
 # Advisory bucket boundaries from the conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -138,6 +208,7 @@ FINISH_REASONS = {
     "error_toxic": "content_filter",
     "error": "error",
     "error_limit": "error",
+    "endoftext": "stop",  # AI21 Jurassic-2
 }
 
 

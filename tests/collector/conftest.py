@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+from genai_tap_collector.server import Collector
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -19,7 +20,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from genai_tap import semconv as sc
-from genai_tap_collector.server import Collector
 
 MS = 1_000_000
 

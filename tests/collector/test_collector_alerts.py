@@ -21,12 +21,10 @@ from typing import Iterator, List
 
 import pytest
 from aiosmtpd.controller import Controller
-
+from conftest import get, post, wait_for
 from genai_tap_collector.alerts import load_rules
 from genai_tap_collector.configfile import ConfigError
 from genai_tap_collector.server import Collector
-
-from conftest import get, post, wait_for
 
 NOVA = "amazon.nova-lite-v1:0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +174,7 @@ def hooks_of(hooks: List[dict]) -> List[tuple]:
     return [(n["rule"], n["state"], n.get("app")) for h in hooks for n in h["notifications"]]
 
 
+@pytest.mark.slow
 def test_each_action_fires_once_and_recovers_once(tmp_path, mailbox, webhook, sender_for, caplog):
     box, smtp_port = mailbox
     hooks, hook_url = webhook
@@ -293,6 +292,7 @@ group_by = ["app"]
 """
 
 
+@pytest.mark.slow
 def test_a_hostile_app_name_is_escaped_and_the_mail_still_goes(tmp_path, mailbox, caplog):
     box, smtp_port = mailbox
     evil = "shop\r\nBcc: victim@example.com\r\nX-Evil: 1\x1b[31m\u202e"
@@ -313,6 +313,7 @@ def test_a_hostile_app_name_is_escaped_and_the_mail_still_goes(tmp_path, mailbox
     assert len(lines) == 1 and "\n" not in lines[0] and "\x1b" not in lines[0]
 
 
+@pytest.mark.slow
 def test_three_hundred_apps_in_one_request_send_one_email(tmp_path, mailbox, webhook, caplog):
     box, smtp_port = mailbox
     hooks, hook_url = webhook
@@ -338,6 +339,7 @@ def test_three_hundred_apps_in_one_request_send_one_email(tmp_path, mailbox, web
         assert len(get(c.ui_url + "/api/alerts")["rules"][0]["firing"]) == 300
 
 
+@pytest.mark.slow
 def test_a_rule_sends_at_most_its_limit_per_hour_and_the_rest_waits(tmp_path, mailbox):
     box, smtp_port = mailbox
     rules = write(tmp_path, ONE_ERROR_RULE.format(settings="max_notifications_per_hour = 1", smtp_port=smtp_port, more=""))
@@ -354,6 +356,7 @@ def test_a_rule_sends_at_most_its_limit_per_hour_and_the_rest_waits(tmp_path, ma
         assert state["destinations"][0]["waiting"] == 2
 
 
+@pytest.mark.slow
 def test_a_refused_mail_is_retried_and_a_permanent_refusal_is_not(tmp_path, mailbox, caplog):
     box, smtp_port = mailbox
     box.refuse = ["451 4.3.0 try again later"]
@@ -428,6 +431,7 @@ def test_a_dripping_webhook_holds_up_neither_the_email_nor_shutdown(tmp_path, ma
     assert not drip["stop"].is_set()  # the webhook was still dripping when the collector had stopped
 
 
+@pytest.mark.slow
 def test_a_webhook_redirect_is_not_followed(tmp_path, webhook):
     hooks, hook_url = webhook
 
@@ -471,6 +475,7 @@ window = "5m"
 # ---------------------------------------------------------------------------- rule files
 
 
+@pytest.mark.slow
 def test_the_example_rules_file_loads_and_ships_with_the_package():
     rules, interval = load_rules(str(ROOT / "collector" / "alert-rules.example.toml"))
     assert interval == 30.0

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import MS, get
+from genai_tap_collector.server import Collector
 from opentelemetry import trace
 
 from genai_tap import semconv as sc
-from genai_tap_collector.server import Collector
 
-from conftest import MS, get
-
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("GENAI_TAP_TEST_CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = Path(os.environ.get("GENAI_TAP_SCREENSHOTS") or Path(__file__).resolve().parents[2] / ".tmp" / "screenshots")
@@ -40,7 +39,7 @@ TOOL_CHAT = {
 
 @pytest.fixture
 def browser():
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run scripts/ci-setup.sh (apt-get install chromium)"
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run scripts/ci-setup.sh or set GENAI_TAP_TEST_CHROMIUM"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -12,11 +12,10 @@ import urllib.request
 from typing import List, Tuple
 
 import pytest
-
-from genai_tap import semconv as sc
+from conftest import get
 from genai_tap_collector.server import Collector
 
-from conftest import get
+from genai_tap import semconv as sc
 
 NOVA = "us.amazon.nova-lite-v1:0"
 EVIL_APP = "evil\x1b]0;pwned\x07\x1b[2J\u202eapp"
@@ -86,6 +85,7 @@ def test_terminal_output_escapes_control_characters_and_keeps_text(filled):
     (("stats", "--since", "99999999999d"), "is out of range"),
     (("stats", "--until", "9999-12-31"), "is out of range"),
 ])
+@pytest.mark.slow
 def test_bad_values_give_one_line_and_exit_2(filled, args, says):
     code, out, err = cli(*args, "--db", filled.db)
     assert code == 2, out
@@ -118,6 +118,7 @@ def test_the_help_needs_no_repository():
 # ---------------------------------------------------------------------------- API column and filter
 
 
+@pytest.mark.slow
 def test_the_api_of_each_call_everywhere(filled):
     ui = filled.ui_url
     items = get(ui + "/api/traces?app=shop")["items"]
@@ -145,6 +146,7 @@ def columns(html: str, table_index: int = 0) -> List[str]:
     return [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
 
 
+@pytest.mark.slow
 def test_errors_show_type_and_message_in_their_own_columns(filled):
     _, html = fetch(filled.ui_url + "/errors")
     recent = columns(html, 1)
@@ -160,6 +162,7 @@ def test_errors_show_type_and_message_in_their_own_columns(filled):
     assert "Failed prompt" in prompt_cell and "Throttling" not in prompt_cell
 
 
+@pytest.mark.slow
 def test_costs_are_written_one_way_and_failed_calls_cost_nothing_shown(filled):
     trace = get(filled.ui_url + "/api/traces?app=shop&api=InvokeModel")["items"][0]["trace_id"]
     for path in ("/", "/traces", "/apps/shop", f"/traces/{trace}"):
@@ -192,6 +195,7 @@ def test_costs_are_written_one_way_and_failed_calls_cost_nothing_shown(filled):
     ("since=nope", "is not a duration"),
     ("status=maybe", "status='maybe' is not valid"),
 ])
+@pytest.mark.slow
 def test_bad_query_values_are_400_with_words(filled, query, says):
     status, body = fetch(f"{filled.ui_url}/api/traces?{query}")
     assert status == 400 and says in json.loads(body)["error"]
@@ -202,6 +206,7 @@ def test_bad_query_values_are_400_with_words(filled, query, says):
             assert fetch(filled.ui_url + path + "?" + query)[0] == 400
 
 
+@pytest.mark.slow
 def test_a_cost_under_a_millionth_is_not_shown_as_zero(collector, sender_for):
     # 15 tokens of Titan embeddings v2 ($0.00002 per 1,000): $0.0000003
     sender_for(collector, "indexer").call("amazon.titan-embed-text-v2:0", input_tokens=15, output_tokens=0)

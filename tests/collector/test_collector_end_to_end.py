@@ -10,13 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from genai_tap.emulator.server import Emulator
-
+import pytest
 from conftest import get, wait_for
+
+from genai_tap.emulator.server import Emulator
 
 HERE = Path(__file__).parent
 
 
+@pytest.mark.slow
 def test_app_to_emulator_to_collector_to_ui_and_cli(tmp_path):
     db = tmp_path / "e2e.db"
     collector = subprocess.Popen(

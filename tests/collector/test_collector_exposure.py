@@ -10,6 +10,10 @@ from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import get, wait_for
+from genai_tap_collector import exposure
+from genai_tap_collector.configfile import ConfigError
+from genai_tap_collector.server import Collector
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -17,11 +21,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from genai_tap import semconv as sc
-from genai_tap_collector import exposure
-from genai_tap_collector.configfile import ConfigError
-from genai_tap_collector.server import Collector
-
-from conftest import get, wait_for
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 PROTOBUF = "application/x-protobuf"
@@ -48,8 +47,8 @@ def request(url: str, method: str = "GET", headers: Optional[Dict[str, str]] = N
 
 def one_span_body(app: str = "shop") -> bytes:
     provider = TracerProvider(resource=Resource.create({"service.name": app}))
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -83,6 +82,7 @@ def test_a_non_loopback_bind_needs_a_token(tmp_path):
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened or bound
 
 
+@pytest.mark.slow
 def test_the_command_refuses_in_one_line_and_warns_once_when_exposed(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "genai_tap.cli", "collector", "--db", str(tmp_path / "c.db"),
@@ -109,6 +109,7 @@ def test_the_token_also_comes_from_the_environment(tmp_path):
 # ---------------------------------------------------------------------------- OTLP
 
 
+@pytest.mark.slow
 def test_otlp_needs_the_bearer_token(guarded):
     body = one_span_body()
     url = guarded.otlp_url + "/v1/traces"
@@ -147,6 +148,7 @@ def test_check_otlp_reads_grpc_metadata_too():
     assert exposure.check_otlp({"host": "evil.example:4318"}, None, allowed)[0] == 421
 
 
+@pytest.mark.slow
 def test_a_body_without_a_protobuf_or_json_content_type_is_refused(collector):
     body = one_span_body()
     url = collector.otlp_url + "/v1/traces"
@@ -168,6 +170,7 @@ def test_a_body_without_a_protobuf_or_json_content_type_is_refused(collector):
     ("app.localhost:{port}", True), ("10.1.2.3:{port}", True), ("collector.example.org:{port}", True),
     ("attacker.example:{port}", False), ("127.0.0.1.nip.io:{port}", False), ("localhost.evil.example", False),
 ])
+@pytest.mark.slow
 def test_only_this_machines_names_are_answered(guarded, host, admitted):
     for base, path in ((guarded.ui_url, "/api/health"), (guarded.otlp_url, "/v1/traces")):
         port = urlsplit(base).port
@@ -179,6 +182,7 @@ def test_only_this_machines_names_are_answered(guarded, host, admitted):
             assert status == 421
 
 
+@pytest.mark.slow
 def test_the_host_check_guards_a_loopback_collector_without_a_token(collector):
     status, _, body = request(collector.ui_url + "/api/traces", headers={"Host": "rebound.attacker.example"})
     assert status == 421 and b"--allowed-host rebound.attacker.example" in body
@@ -189,6 +193,7 @@ def test_the_host_check_guards_a_loopback_collector_without_a_token(collector):
 # ---------------------------------------------------------------------------- UI
 
 
+@pytest.mark.slow
 def test_the_ui_asks_for_the_token_and_keeps_a_session_cookie(guarded):
     ui = guarded.ui_url
     status, headers, body = request(ui + "/api/apps")
@@ -225,6 +230,7 @@ def test_the_ui_asks_for_the_token_and_keeps_a_session_cookie(guarded):
 SECURITY = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 
 
+@pytest.mark.slow
 def test_every_ui_answer_has_the_security_headers(collector, sender_for):
     sender_for(collector).call("us.amazon.nova-lite-v1:0")
     ui = collector.ui_url

@@ -11,17 +11,17 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
+from conftest import get, wait_for
 from genai_tap_collector.configfile import ConfigError
 from genai_tap_collector.forwarder import Forwarder, env_headers, parse_headers
 from genai_tap_collector.server import Collector
-from tests.support.otlp import Receiver
 
-from conftest import get, wait_for
+from tests.support.otlp import Receiver
 
 NOVA = "us.amazon.nova-lite-v1:0"
 
 
+@pytest.mark.slow
 def test_the_configured_headers_reach_the_upstream(tmp_path, otlp, sender_for):
     headers = {"authorization": "Bearer upstream-token", "x-tenant": "team a"}
     with Collector(tmp_path / "f.db", otlp_port=0, ui_port=0, forward=otlp.url + "/v1/traces",
@@ -34,6 +34,7 @@ def test_the_configured_headers_reach_the_upstream(tmp_path, otlp, sender_for):
         assert [s["name"] for s in otlp.spans()] == [f"chat {NOVA}"]
 
 
+@pytest.mark.slow
 def test_headers_from_the_command_line_and_the_environment(tmp_path, otlp, sender_for):
     env = dict(os.environ, GENAI_TAP_FORWARD_HEADERS="x-tenant=t1,x-note=a%20b", HOME=str(tmp_path))
     proc = subprocess.Popen(
@@ -81,6 +82,7 @@ def test_forward_headers_without_forward_is_an_error(tmp_path):
     assert proc.returncode == 2 and "needs --forward URL" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_redirect_is_not_followed(tmp_path, otlp, sender_for):
     class Redirect(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
@@ -120,6 +122,7 @@ def body_of(size: int) -> bytes:
     return data
 
 
+@pytest.mark.slow
 def test_the_queue_is_bounded_in_bytes_and_bodies():
     slow = Receiver().start()
     slow.trace_delay = 5.0  # the first body holds the sender; the rest queue up

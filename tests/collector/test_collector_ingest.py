@@ -7,6 +7,9 @@ import base64
 import gzip
 import json
 
+import pytest
+from conftest import get, post, wait_for
+from genai_tap_collector.server import Collector
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -16,11 +19,9 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from genai_tap import semconv as sc
-from genai_tap_collector.server import Collector
-
-from conftest import get, post, wait_for
 
 
+@pytest.mark.slow
 def test_protobuf_gzip_from_the_real_exporter_keeps_genai_traces_only(collector, sender_for):
     s = sender_for(collector)
     root = s.root()
@@ -59,6 +60,7 @@ def _request_json(sender, hex_ids: bool) -> bytes:
     return text.encode()
 
 
+@pytest.mark.slow
 def test_json_bodies_with_base64_or_hex_ids_plain_or_gzip(collector, sender_for):
     for i, (hex_ids, gz) in enumerate([(False, False), (True, False), (True, True)]):
         s = sender_for(None, app=f"json-app-{i}")
@@ -72,6 +74,7 @@ def test_json_bodies_with_base64_or_hex_ids_plain_or_gzip(collector, sender_for)
         assert app["calls"] == 1 and app["input_tokens"] == 100
 
 
+@pytest.mark.slow
 def test_metrics_from_the_real_exporter_and_logs_are_accepted(collector):
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=collector.otlp_url + "/v1/metrics"),
                                            export_interval_millis=3_600_000)
@@ -89,6 +92,7 @@ def test_metrics_from_the_real_exporter_and_logs_are_accepted(collector):
         (sc.METRIC_OPERATION_DURATION, "metrics-app", "amazon.nova-lite-v1:0", 1)]
 
 
+@pytest.mark.slow
 def test_malformed_payloads_get_400_and_nothing_is_stored(collector, sender_for):
     s = sender_for(None)
     s.call("amazon.nova-lite-v1:0")
@@ -113,6 +117,7 @@ def test_malformed_payloads_get_400_and_nothing_is_stored(collector, sender_for)
     assert get(collector.ui_url + "/api/health")["stored_spans"] == 1
 
 
+@pytest.mark.slow
 def test_restart_keeps_the_data(tmp_path, sender_for):
     db = tmp_path / "kept.db"
     with Collector(db, otlp_port=0, ui_port=0) as first:
@@ -126,6 +131,7 @@ def test_restart_keeps_the_data(tmp_path, sender_for):
         assert get(second.ui_url + "/api/apps")["apps"][0]["errors"] == 1
 
 
+@pytest.mark.slow
 def test_forwarding_sends_everything_upstream_unchanged(tmp_path, sender_for):
     with Collector(tmp_path / "upstream.db", otlp_port=0, ui_port=0) as upstream, \
             Collector(tmp_path / "local.db", otlp_port=0, ui_port=0, forward=upstream.otlp_url) as local:

@@ -7,11 +7,9 @@ import subprocess
 import sys
 
 import pytest
-
+from conftest import get
 from genai_tap_collector.configfile import ConfigError
 from genai_tap_collector.prices import PriceTable, price_key
-
-from conftest import get
 
 NOVA = "us.amazon.nova-lite-v1:0"
 HAIKU_ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -36,6 +34,7 @@ def loaded(collector, sender_for):
     return collector
 
 
+@pytest.mark.slow
 def test_applications(loaded):
     data = get(loaded.ui_url + "/api/apps")
     apps = {a["app"]: a for a in data["apps"]}
@@ -51,6 +50,7 @@ def test_applications(loaded):
     assert data["total"]["calls"] == 8 and data["total"]["cost_complete"] is False
 
 
+@pytest.mark.slow
 def test_application_summary(loaded):
     s = get(loaded.ui_url + "/api/apps/checkout")
     assert s["total"]["calls"] == 6
@@ -66,6 +66,7 @@ def test_application_summary(loaded):
     assert models["anthropic.claude-3-5-haiku-20241022-v1:0"]["model_name"] == "Claude 3.5 Haiku"
 
 
+@pytest.mark.slow
 def test_traces_list_filters_and_paging(loaded):
     url = loaded.ui_url + "/api/traces"
     everything = get(url)["items"]
@@ -87,6 +88,7 @@ def test_traces_list_filters_and_paging(loaded):
     assert unknown["cost_usd"] is None
 
 
+@pytest.mark.slow
 def test_trace_detail_and_errors(loaded):
     call = get(loaded.ui_url + "/api/traces?app=checkout&model=anthropic.claude-3-5-haiku-20241022-v1:0")["items"][0]
     trace = get(f"{loaded.ui_url}/api/traces/{call['trace_id']}")
@@ -123,6 +125,7 @@ def _cli(*args):
     return out.returncode, out.stdout, out.stderr
 
 
+@pytest.mark.slow
 def test_cli_traces_and_stats_json_match_the_api(loaded):
     db = loaded.db
     code, out, err = _cli("traces", "--db", db, "--json", "--app", "checkout", "--status", "error")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..support.apps import run_app
 from .conftest import ML_APP
 from .testagent import by_name, tags
@@ -40,6 +42,7 @@ CONVERSE_WITH_TOOLS = """
 """
 
 
+@pytest.mark.slow
 def test_converse_with_tools(dd_env, agent, tmp_path):
     proc = run_app(CONVERSE_WITH_TOOLS, dd_env, tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -130,6 +133,7 @@ FAMILY_PROMPTS = {
 }
 
 
+@pytest.mark.slow
 def test_invoke_model_families(dd_env, agent, tmp_path):
     proc = run_app(INVOKE_FAMILIES, dd_env, tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -164,6 +168,7 @@ EMBEDDINGS = """
 """
 
 
+@pytest.mark.slow
 def test_embeddings(dd_env, agent, tmp_path):
     proc = run_app(EMBEDDINGS, dd_env, tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -195,6 +200,7 @@ FAILING_CALL = """
 """
 
 
+@pytest.mark.slow
 def test_error(dd_env, agent, fresh_emulator, tmp_path):
     fresh_emulator.add_fault("ThrottlingException", operation="converse")
     proc = run_app(FAILING_CALL, dd_env, tmp_path)
@@ -213,6 +219,7 @@ def test_error(dd_env, agent, fresh_emulator, tmp_path):
     assert "output" not in span["meta"] or not span["meta"]["output"].get("messages")
 
 
+@pytest.mark.slow
 def test_no_content_when_capture_is_off(dd_env, agent, tmp_path):
     dd_env["GENAI_TAP_CAPTURE_CONTENT"] = "false"
     proc = run_app(CONVERSE_WITH_TOOLS, dd_env, tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ..support.apps import run_app
 
 SECRETS = {
@@ -20,6 +22,7 @@ APP = """
 """
 
 
+@pytest.mark.slow
 def test_secrets_are_redacted_in_llmobs_payloads(dd_env, agent, tmp_path):
     dd_env.update(AWS_ACCESS_KEY_ID="AKIAZXCVBNMASDFGHJKL", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", AWS_SESSION_TOKEN="FwoGZXIvYXdzEXAMPLESESSIONTOKEN1234567890")
     proc = run_app(APP, dd_env, tmp_path)

@@ -25,6 +25,7 @@ def intake():
     server.stop()
 
 
+@pytest.mark.slow
 def test_agentless(dd_env, intake, tmp_path):
     dd_env.update(
         DD_LLMOBS_AGENTLESS_ENABLED="1",
@@ -76,6 +77,7 @@ def _otel_only_env(dd_env, otlp):
     return dd_env
 
 
+@pytest.mark.slow
 def test_without_ddtrace_one_warning_and_opentelemetry_goes_on(dd_env, otlp, tmp_path):
     proc = run_app(NO_DDTRACE + TWO_CALLS, _otel_only_env(dd_env, otlp), tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -90,6 +92,7 @@ def test_without_ddtrace_one_warning_and_opentelemetry_goes_on(dd_env, otlp, tmp
     assert not any("genai_tap.datadog.trace_id" in s["attributes"] for s in spans)
 
 
+@pytest.mark.slow
 def test_agentless_without_api_key_one_warning(dd_env, otlp, agent, tmp_path):
     env = _otel_only_env(dd_env, otlp)
     env["DD_LLMOBS_AGENTLESS_ENABLED"] = "true"  # and no DD_API_KEY

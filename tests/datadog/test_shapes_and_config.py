@@ -64,12 +64,13 @@ def test_metadata_metrics_and_names():
 
 
 def test_dd_duplicates_variable():
-    assert Config.from_env({}).dd_duplicates == "ddtrace"
+    assert Config.from_env({}).dd_duplicates == "genai-tap"
     assert Config.from_env({"GENAI_TAP_DD_DUPLICATES": "Both"}).dd_duplicates == "both"
-    cfg = Config.from_env({"GENAI_TAP_DD_DUPLICATES": "genai-tap"})
-    assert cfg.dd_duplicates == "ddtrace"
+    assert Config.from_env({"GENAI_TAP_DD_DUPLICATES": "ddtrace"}).dd_duplicates == "ddtrace"
+    cfg = Config.from_env({"GENAI_TAP_DD_DUPLICATES": "datadog"})
+    assert cfg.dd_duplicates == "genai-tap"
     assert cfg.warnings == [
-        "GENAI_TAP_DD_DUPLICATES='genai-tap' is not valid; accepted values: ddtrace, both. Using the default, ddtrace."
+        "GENAI_TAP_DD_DUPLICATES='datadog' is not valid; accepted values: genai-tap, ddtrace, both. Using the default, genai-tap."
     ]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..support.apps import run_app
 from .testagent import tags
 
@@ -27,6 +29,7 @@ CONVERSE_STREAM_TOOLS = """
 """
 
 
+@pytest.mark.slow
 def test_converse_stream_with_reasoning_and_a_tool_call(dd_env, agent, tmp_path):
     proc = run_app(CONVERSE_STREAM_TOOLS, dd_env, tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +87,7 @@ STREAM_PROMPTS = {
 }
 
 
+@pytest.mark.slow
 def test_invoke_model_with_response_stream_families(dd_env, agent, fresh_emulator, tmp_path):
     fresh_emulator.stream_chunks = 5
     proc = run_app(INVOKE_STREAMS, dd_env, tmp_path)
@@ -120,6 +124,7 @@ BROKEN_STREAMS = """
 """
 
 
+@pytest.mark.slow
 def test_stream_stopped_early_and_stream_failing_mid_way(dd_env, agent, fresh_emulator, tmp_path):
     fresh_emulator.stream_chunks = 6
     fresh_emulator.add_fault("modelStreamErrorException", after=3, operation="invoke-with-response-stream")

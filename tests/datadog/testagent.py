@@ -59,8 +59,15 @@ def by_name(spans: List[Dict[str, Any]], name: str) -> List[Dict[str, Any]]:
 
 
 def ours(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """genai-tap's spans (ddtrace's own integration tags its spans ``integration:...``)."""
-    return [s for s in spans if "integration" not in tags(s)]
+    """genai-tap's spans: every one carries the Bedrock API in its metadata (ddtrace's own
+    integration's spans do not; from ddtrace 4.1 they are also tagged ``integration:bedrock``)."""
+    return [s for s in spans if "api" in (s["meta"].get("metadata") or {})]
+
+
+def theirs(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The spans of ddtrace's own Bedrock integration."""
+    mine = ours(spans)
+    return [s for s in spans if not any(s is m for m in mine)]
 
 
 class TestAgent:

@@ -10,8 +10,7 @@ from typing import List
 
 import pytest
 
-from genai_tap.privacy import CREDENTIAL_DETECTORS, PII_DETECTORS, SECRET_DETECTORS, marker
-from genai_tap.privacy import detectors
+from genai_tap.privacy import CREDENTIAL_DETECTORS, PII_DETECTORS, SECRET_DETECTORS, detectors, marker
 from genai_tap.privacy.rules import Redactor
 
 from .samples import ACCESS_KEY, JWT, PEM, SECRET_KEY, SESSION_TOKEN, SIGNATURE, TEMP_KEY
@@ -215,6 +214,28 @@ def test_not_api_keys(text: str) -> None:
     assert redact(text, "api_key") == text
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "api_key = os.environ['OPENAI_API_KEY']",  # read from somewhere: a call or a subscript
+        "password = getpass.getpass(prompt='Password: ')",
+        "client_secret = load_secret(name)",
+        "const apiKey = process.env.API_KEY;",  # a dotted name that names a secret
+        "password: settings.DB_PASSWORD",
+        "API_KEY=$OPENAI_API_KEY",  # a variable
+    ],
+)
+def test_code_that_names_a_secret_is_not_one(code: str) -> None:
+    assert redact(code) == code
+
+
+def test_a_value_that_runs_into_the_next_name() -> None:
+    """A value goes on up to a space, so it can hold the next name; that name's value is
+    found all the same."""
+    out = redact("api_key=abcd1234:x-api-key: efgh5678 done")
+    assert out == "api_key=[REDACTED:api_key] [REDACTED:api_key] done"
+
+
 def test_passwords() -> None:
     assert redact("password: hunter22", "password") == "password: [REDACTED:password]"
     assert redact('{"passwd": "s3cr3t!"}', "password") == '{"passwd": "[REDACTED:password]"}'
@@ -258,6 +279,22 @@ def test_credit_cards(number: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("4111 1111 1111 1111 4242 4242 4242 4242", "[REDACTED:credit_card] [REDACTED:credit_card]"),
+        ("order 42 4111-1111-1111-1111 ok", "order 42 [REDACTED:credit_card] ok"),
+        ("paid 2024-03-15 4111 1111 1111 1111 2027", "paid 2024-03-15 [REDACTED:credit_card] 2027"),
+        ("ids 1234 5678 9012 3456 7890", "ids 1234 5678 9012 3456 7890"),  # no four groups in a row make a card
+        ("2000000000008 42", "[REDACTED:credit_card] 42"),  # a card and a number after it
+        ("19 digits: 4111 1111 1111 1112 118.", "19 digits: [REDACTED:credit_card]."),  # 4-4-4-4-3
+        ("1234 2000000000008", "1234 [REDACTED:credit_card]"),
+    ],
+)
+def test_cards_in_longer_runs_of_digits(text: str, expected: str) -> None:
+    assert redact(text, "credit_card") == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "card 4111 1111 1111 1112",  # Luhn fails
@@ -267,6 +304,9 @@ def test_credit_cards(number: str) -> None:
         "41 11 11 11 11 11 11 11",  # not grouped like a card
         "timestamp 1700000000000 ms",
         "12345678901234567890123",  # too long
+        "commit 6e36b70c75dacad4111111111111111df3c9cc7977",  # inside a hex digest
+        "pi is about 3.4111111111111111",  # after a decimal point
+        "405987672 1746803521",  # an id and a time stamp: not grouped as cards are
     ],
 )
 def test_not_credit_cards(text: str) -> None:

@@ -139,13 +139,19 @@ def test_error_messages_are_scrubbed_in_every_mode() -> None:
         raise RuntimeError(f"The Canonical String should have been 'x-amz-security-token:{token}'")
     except RuntimeError as exc:
         error = exc
-    for env in ({}, {"GENAI_TAP_CAPTURE_CONTENT": "false"}, {"GENAI_TAP_REDACT": "false"}):
+    for env in ({}, {"GENAI_TAP_REDACT": "false"}):
         rec = record(capture_content=Config.from_env(env).capture_content)
         rec.fail(error)
         policy(**env).apply(rec)
         assert token not in rec.error_message and token not in rec.error_stack
         assert "x-amz-security-token:[REDACTED:aws_session_token]" in rec.error_message
         assert "Traceback" in rec.error_stack and "test_error_messages_are_scrubbed" in rec.error_stack
+    # content off: the quoted request is withheld whole (and the token with it)
+    rec = record(capture_content=False)
+    rec.fail(error)
+    policy(GENAI_TAP_CAPTURE_CONTENT="false").apply(rec)
+    assert rec.error_message == "The Canonical String should have been '[content withheld]'"
+    assert token not in rec.error_stack and "test_error_messages_are_scrubbed" in rec.error_stack
     assert token in str(error)  # the app's exception is untouched
 
 

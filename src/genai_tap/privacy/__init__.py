@@ -7,21 +7,28 @@ third-party sink all export the same redacted, size-limited content and none of
 them has to think about it (the way openinference applies its ``TraceConfig`` once,
 inside its tracer).
 
-What the policy does, in order:
+What the policy does, in order, for the call and every step under it:
 
-1. Content capture off: prompts, completions, system prompts, tool definitions and
+1. Error messages and stack traces (:mod:`.errors`): redacted like content, and
+   with content capture off stripped of every piece of content (the call's content
+   strings, the values botocore's and Bedrock's messages quote, quoted text). This
+   comes first, while the record still holds the content to look for.
+2. Content capture off: prompts, completions, system prompts, tool definitions and
    content parameters are removed from the record, whatever a plugin put there.
-2. Redaction: every string in that content, including the JSON values inside tool
-   arguments and tool results, goes through the enabled detectors (secrets on by
-   default, personal data one variable away), the custom patterns of
+3. Redaction: every string in that content, including the JSON values (numbers
+   too) inside tool arguments and tool results, goes through the enabled detectors
+   (secrets on by default, personal data one variable away), the custom patterns of
    ``GENAI_TAP_REDACT_PATTERNS`` and the redactors registered here or through the
    ``genai_tap.redactors`` entry-point group. A match becomes a typed marker,
-   ``[REDACTED:aws_access_key]``.
-3. Size limits: a string longer than ``GENAI_TAP_MAX_CONTENT_CHARS`` is cut and
+   ``[REDACTED:aws_access_key]``. Every detector searches the original text; what
+   they find is replaced once (:mod:`.rules`).
+4. Size limits: a string longer than ``GENAI_TAP_MAX_CONTENT_CHARS`` is cut and
    ends with ``[TRUNCATED:<n> chars]``; a JSON value that large is exported as its
    JSON text, cut the same way.
-4. Error messages and stack traces are always scrubbed of credentials, even with
-   content capture off: AWS signature errors quote the request's security token.
+5. The budget: a call whose content costs more to redact than
+   :data:`~genai_tap.privacy.policy.BUDGET_CHARS` characters or
+   :data:`~genai_tap.privacy.policy.BUDGET_SECONDS` of CPU has the rest of its
+   content withheld (``genai_tap.content.dropped = redaction_budget``).
 
 A failure anywhere in this removes the record's content (and error text) instead
 of letting unredacted content through, and is reported through

@@ -16,8 +16,10 @@ Choices made against false positives, each covered by a test:
   case. A bare 40-character string is left alone; the process's own secret key is
   still caught anywhere by ``env_secret``.
 - A credit-card number is 13 to 19 digits starting with 2 to 6 (the card
-  networks' ranges), unbroken or in groups of 4 or more split by one kind of
-  separator (space or dash), and must pass the Luhn check.
+  networks' ranges), unbroken or grouped as cards print them (a first group of 4,
+  then groups of 3 to 6) with one kind of separator (space or dash), and must pass
+  the Luhn check; in a longer run of groups of four, any four in a row that make one
+  (cards listed one after another, a card after another number).
 - Digit rules search a copy of the text where every digit is ``\x00``; a text
   that holds ``\x00`` itself can make them match, and the validators, which see
   the original text, then say no.
@@ -34,10 +36,14 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left
+from itertools import accumulate
+from operator import sub
 from collections.abc import Mapping
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .rules import DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule
+from . import PII_DETECTORS, SECRET_DETECTORS
+from .rules import DIGIT, DIGITS, LOWER, ORIGINAL, LiteralRule, RegexRule, Rule, Span, Text
 
 # A value after ``name =`` / ``name: `` / ``"name": "``, as in env files, YAML, JSON, headers.
 _ASSIGN = r"""(?:["']?\s*(?:=>|[:=])\s*["']?)"""
@@ -54,28 +60,35 @@ def _mixed_case(value: str) -> bool:
 
 
 def luhn(digits: str) -> bool:
-    """The Luhn checksum of a string of digits."""
+    """The Luhn checksum of a string of ASCII digits: the sums of its groups of four
+    from the right (and the group of one to three before them), looked up."""
     total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    end = len(digits)
+    while end >= 4:
+        total += _GROUP_LUHN[digits[end - 4 : end]]
+        end -= 4
+    if end:
+        total += _HEAD_LUHN[digits[:end]]
     return total % 10 == 0
 
 
 def _card_number(value: str) -> bool:
-    """13 to 19 digits starting with 2 to 6, in groups of 4 or more split by one kind
-    of separator (space or dash), passing the Luhn check."""
-    separators = {c for c in value if not c.isdigit()}
-    if len(separators) > 1 or not separators <= {" ", "-"} or not value.isascii():
+    """13 to 19 digits starting with 2 to 6, unbroken or in groups as cards print them
+    (a first group of 4, then groups of 3 to 6: 4-4-4-4, 4-6-5, 4-4-4-4-3) split by one
+    kind of separator (space or dash), passing the Luhn check."""
+    if value[0] not in "23456" or not value.isascii():
         return False
-    groups = value.split(separators.pop()) if separators else [value]
+    if value.isdigit():
+        return 13 <= len(value) <= 19 and luhn(value)
+    separator = " " if " " in value else "-"
+    groups = value.split(separator)
     digits = "".join(groups)
     return (
-        value[0] in "23456" and min(len(g) for g in groups) >= 4 and 13 <= len(digits) <= 19 and luhn(digits)
+        digits.isdigit()
+        and 13 <= len(digits) <= 19
+        and len(groups[0]) == 4
+        and all(3 <= len(group) <= 6 for group in groups)
+        and luhn(digits)
     )
 
 
@@ -141,11 +154,27 @@ _SEP = ("_", "-", "")  # api_key, api-key, apikey
 
 def _value(shortest: int) -> str:
     """A secret value after ``name =``: all of it when quoted (``"correct horse"``),
-    else a run of token characters; never a marker (for rules on the lower-cased text)."""
+    else a run of token characters; never a marker (for rules on the lower-cased text).
+    A value right before ``(`` or ``[`` is code (``api_key = os.environ[...]``,
+    ``password = getpass.getpass()``): the ``reject`` group says so."""
     return (
         r"(?P<value>(?!\[redacted:)"
         rf"""(?:(?<=")[^"\r\n]{{{shortest},}}(?=")|(?<=')[^'\r\n]{{{shortest},}}(?=')|{_TOKEN}{{{shortest},}}))"""
+        r"(?P<reject>(?=[(\[]))?"
     )
+
+
+def _not_a_reference(value: str) -> bool:
+    """False for what names a secret rather than holds one: ``$API_KEY``,
+    ``process.env.API_KEY``, ``settings.CLIENT_SECRET`` (a dotted name that says key,
+    secret, token or password)."""
+    if value.startswith("$"):
+        return False
+    return not (_DOTTED_NAME.fullmatch(value) and _SECRET_WORD.search(value.lower()))
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w{0,63}(?:\.[A-Za-z_]\w{0,63}){1,7}")
+_SECRET_WORD = re.compile(r"key|secret|token|passw|pwd|credential")
 
 
 _VALUE = _value(8)
@@ -165,7 +194,8 @@ _UNDERSCORE_KEYS = (
 
 def _assignment(trigger: str, name: str, value: str = _VALUE) -> Spec:
     """``name = value`` (``name`` a pattern led by the literal ``trigger``)."""
-    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER)
+    check = _not_a_reference if "(?P<reject>" in value else None
+    return Spec(name + _ASSIGN + value, trigger, chars=_ASSIGNS, on=LOWER, validate=check)
 
 
 def _literal_prefix(pattern: str) -> str:
@@ -177,16 +207,6 @@ def _literal_prefix(pattern: str) -> str:
 
 #: detector name -> its rules, in the order they run
 SPECS: Dict[str, Tuple[Spec, ...]] = {
-    "private_key": (
-        # a whole PEM block; without its END line (cut, or pasted in part), the
-        # base64 lines that follow the BEGIN line
-        Spec(
-            r"-----BEGIN" + _PEM_LABEL + r"(?:[\s\S]{0,16384}?-----END" + _PEM_LABEL
-            + r"|(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*)",
-            "-----begin",
-            chars="-",
-        ),
-    ),
     "aws_secret_key": (
         # aws_secret_access_key = ..., "SecretAccessKey": "...", secret_key: ...
         _assignment(
@@ -194,20 +214,7 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
             r"secret(?:(?<![a-z0-9]secret)|(?<=aws_secret)|(?<=awssecret))_?(?:access_?)?key",
             _SECRET_40,
         ),
-        # next to an access key ID, after it or before it
-        Spec(
-            r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])[\s\S]{0,100}?" + _SECRET_40,
-            "akia|asia",
-            chars="KS",
-            validate=_mixed_case,
-        ),
-        Spec(
-            _SECRET_40 + r"[\s\S]{0,100}?(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])",
-            "akia|asia",
-            chars="KS",
-            hints=("AKIA", "ASIA"),
-            validate=_mixed_case,
-        ),
+        # (and next to an access key ID: PairRule)
     ),
     "aws_session_token": (
         _assignment(
@@ -277,10 +284,6 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
         # user:password@host in a URL
         Spec(r"://[^/\s:@\"']{1,128}:(?P<value>[^/\s@\"']{1,256})@", "://", chars="@"),
     ),
-    "credit_card": (
-        # 13 to 19 digits in groups of 4 or more, starting with 2-6 (checked by the validator)
-        Spec(r"####(?<!#####)(?<!#[ -]####)(?:[ -]?#){9,15}(?![ -]?#)", "[0-9]{4}", validate=_card_number, on=DIGITS),
-    ),
     "email": (
         Spec(
             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}"
@@ -302,10 +305,20 @@ SPECS: Dict[str, Tuple[Spec, ...]] = {
     ),
     "phone": (
         # international, with a leading +
-        Spec(r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?#{1,4}\)?){2,6}(?![\w#])", r"\+", chars="+", validate=_phone_number, on=DIGITS),
+        # (each group of digits taken whole, (?=(#{1,4}))\1, so that a run of digits is
+        # not split every possible way before the match fails; a dot and a digit after
+        # it are the next number's: +44 20 7946 0958 10.0.0.1)
+        Spec(
+            r"\+(?<![\w+]\+)[1-9#]#{0,2}(?:[ .-]?\(?(?=(#{1,4}))\1\)?){2,6}(?![\w#]|\.#)",
+            r"\+",
+            chars="+",
+            validate=_phone_number,
+            on=DIGITS,
+        ),
         # North American: (555) 123-4567, 555-123-4567, 555.123.4567
         Spec(r"\(###\)(?<![\w(#]\(###\)) ?###[-. ]####(?![\w#])", r"\([0-9]{3}\)", chars="(", on=DIGITS),
-        Spec(r"###(?<![\w(#]###)[-. ]###[-. ]####(?![\w#])", "[0-9]{4}", on=DIGITS),
+        # (one kind of separator; not the end of a decimal number, not the start of a date)
+        Spec(r"###(?<![\w(#.]###)([-. ])###\1####(?![\w#]|[-.]#)", "[0-9]{4}", on=DIGITS),
     ),
 }
 
@@ -365,12 +378,248 @@ def env_rules(environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
     return [LiteralRule(kind, value) for value, kind in sorted(found.items(), key=lambda kv: -len(kv[0]))]
 
 
+class PemRule(Rule):
+    """PEM private keys: a whole block, BEGIN line to END line; without its END line
+    (cut, or pasted in part), the BEGIN line and the base64 lines that follow it.
+
+    Not one regular expression: ``BEGIN ... (anything, lazily) ... END`` makes Python's
+    ``re`` scan up to :data:`PEM_REACH` characters for every BEGIN line, so a text of
+    repeated BEGIN lines costs that many characters each. Here the END lines are found
+    in one pass, and each BEGIN line looks its END up by position.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("private_key", "-----begin", (frozenset("-"),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        value = text.value
+        begin = _PEM_BEGIN.search(value)
+        if begin is None:
+            return
+        body = begin.end()
+        ends = [(m.start(), m.end()) for m in _PEM_END.finditer(value, body)]
+        starts = [start for start, _ in ends]
+        while begin is not None:
+            body = begin.end()
+            i = bisect_left(starts, body)
+            if i < len(ends) and ends[i][0] - body <= PEM_REACH:
+                stop = ends[i][1]
+            else:
+                stop = _PEM_BODY.match(value, body).end()  # type: ignore[union-attr]  # matches the empty string
+            spans.append((begin.start(), stop, self))
+            begin = _PEM_BEGIN.search(value, stop)
+
+
+class PairRule(Rule):
+    """AWS secret access keys next to an access key ID: 40 characters of base64 that mix
+    upper and lower case, ending at most :data:`NEAR` characters before an access key
+    ID or starting at most that far after one.
+
+    The key IDs are found first (a literal search); the stretches of text around them
+    are searched for 40-character runs once each, however many key IDs share them.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("aws_secret_key", "akia|asia", (frozenset("KS"),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        value = text.value
+        keys = [m.span() for m in _KEY_ID.finditer(value)]
+        if not keys:
+            return
+        reach = NEAR + 40
+        runs: List[Tuple[int, int]] = []  # every 40-character run near a key ID, in order
+        scanned = 0
+        for start, end in keys:
+            lo, hi = max(scanned, start - reach), end + reach
+            if lo >= hi:
+                continue
+            for m in _SECRET_RUN.finditer(value, lo):
+                if m.start() > hi:
+                    break
+                runs.append(m.span())
+            scanned = hi
+        if not runs:
+            return
+        starts = [a for a, _ in runs]
+        taken = set()
+        for start, end in keys:
+            i = bisect_left(starts, start - reach)
+            while i < len(runs) and runs[i][0] <= end + NEAR:
+                a, b = runs[i]
+                if (b <= start and start - b <= NEAR or a >= end) and i not in taken and _mixed_case(value[a:b]):
+                    taken.add(i)
+                    spans.append((a, b, self))
+                i += 1
+
+
+#: How near an access key ID a secret access key is looked for (characters between them).
+NEAR = 100
+_KEY_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_SECRET_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+
+
+class CardRule(Rule):
+    """Credit-card numbers: 13 to 19 digits starting with 2 to 6, unbroken or grouped as
+    cards print them (a group of 4, then groups of 3 to 6, one kind of separator),
+    passing the Luhn check; and, in a longer run of groups of four digits, every four
+    groups in a row that make one (``4111 1111 1111 1111 4242 4242 4242 4242``;
+    ``order 42 4111 1111 1111 1111``).
+
+    One search, on the copy of the text where every digit is the same character, led
+    by a literal (four digits): a run of groups of four, a card-shaped number, or the
+    rest of a group of digits too long for a card (taken whole, so that the search goes
+    on after it rather than trying again at each of its digits). Only the shapes a card
+    is printed in reach Python, so a text of numbers that are not card-shaped costs
+    the search alone.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("credit_card", "[0-9]{4}", (frozenset(DIGIT),))
+
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        digits = text.digit_map
+        found = _CARD.search(digits)
+        if found is None:
+            return
+        value = text.value
+        luhn4 = _GROUP_LUHN
+        for m in _CARD.finditer(digits, found.start()):
+            start, end = m.span()
+            if m.start("four") != -1:
+                if end - start == 19:  # four groups: one card or none
+                    if (
+                        value[start] in "23456"
+                        and (luhn4[value[start : start + 4]] + luhn4[value[start + 5 : start + 9]]
+                             + luhn4[value[start + 10 : start + 14]] + luhn4[value[start + 15 : end]]) % 10 == 0
+                        and "\x00" not in value[start:end]
+                    ):
+                        spans.append((start, end, self))
+                else:
+                    self._groups(value, start, value[start:end].split(m.group("sep")), spans)
+                if digits[end : end + 1] == m.group("sep"):  # 4-4-4-4-3: the last four and a short group
+                    tail = _SHORT_GROUP.match(digits, end)
+                    if tail is not None and _card_number(value[end - 19 : tail.end()]):
+                        spans.append((end - 19, tail.end(), self))
+            elif m.start("card") != -1 and end - start >= 13 and _card_number(value[start:end]):
+                spans.append((start, end, self))
+
+    def _groups(self, value: str, start: int, groups: List[str], spans: "List[Span]") -> None:
+        """Spans of the cards among ``groups`` (four digits each, five characters apart
+        from ``start``), all in C but for one step per span: a byte per window of four
+        groups, zero where the window is a card, and windows that overlap make one span."""
+        if "\x00" in value[start : start + 5 * len(groups)]:
+            return  # NULs of the text's own, taken for digits by the digit map: not digits
+        if len(groups) <= 8:  # a card or two: one window at a time costs less
+            parts = [_GROUP_LUHN[group] for group in groups]
+            first, last = -1, -1
+            for i in range(len(groups) - 3):
+                if groups[i][0] in "23456" and sum(parts[i : i + 4]) % 10 == 0:
+                    at = start + 5 * i
+                    if first >= 0 and at < last:
+                        last = at + 19
+                        continue
+                    if first >= 0:
+                        spans.append((first, last, self))
+                    first, last = at, at + 19
+            if first >= 0:
+                spans.append((first, last, self))
+            return
+        total = list(accumulate(map(_GROUP_LUHN.__getitem__, groups), initial=0))
+        count = len(groups) - 3
+        not_luhn = bytes(map(sub, total[4:], total)).translate(_NOT_TENS)  # 0: the window passes Luhn
+        not_start = value[start : start + 5 * count : 5].translate(_CARD_START).encode()  # 0: it starts with 2-6
+        windows = (int.from_bytes(not_luhn, "big") | int.from_bytes(not_start, "big")).to_bytes(count, "big")
+        for m in _HITS.finditer(windows):
+            spans.append((start + 5 * m.start(), start + 5 * (m.end() - 1) + 19, self))
+
+
+_NOT_TENS = bytes(0 if i % 10 == 0 else 1 for i in range(256))  # a window's Luhn sum is at most 144
+_CARD_START = str.maketrans("0123456789", "\x01\x01\x00\x00\x00\x00\x00\x01\x01\x01")
+# windows that are cards (zero bytes) less than four groups apart: they overlap
+_HITS = re.compile(rb"\x00(?:[^\x00]{0,2}\x00)*")
+# (on the digit map) a run of four or more groups of four digits with one separator; else
+# a number printed as cards are, 13 to 19 digits unbroken or a group of four and groups of
+# 3 to 6 (their count is checked after); else the rest of a group of digits too long for
+# either. Never inside a word (a hex digest), a decimal fraction or a longer group.
+_CARD = re.compile(
+    (
+        r"####(?:(?<![\w.#]####)(?:"
+        r"(?P<four>(?P<sep>[ -])####(?P=sep)####(?P=sep)####(?:(?P=sep)####)*)(?![\w#])"
+        r"|(?P<card>#{9,15}|(?P<other>[ -])#{3,6}(?:(?P=other)#{3,6}){1,4})(?![\w#]))"
+        r"|#{12,})"
+    ).replace("#", DIGIT)
+)
+_SHORT_GROUP = re.compile(r"([ -])#{1,3}(?![\w#])".replace("#", DIGIT))
+
+
+class _LuhnParts(Dict[str, int]):
+    """Each group of four digits' part of the Luhn sum of a 16-digit number it is one
+    of the groups of: each group starts at an even place, so its first and third digits
+    are the doubled ones, whatever the other groups are (worked out when first seen)."""
+
+    def __missing__(self, digits: str) -> int:
+        if not (len(digits) == 4 and digits.isascii() and digits.isdigit()):
+            return 0  # a NUL of the text itself, taken for a digit by the digit map (the check of a hit says no)
+        a, b, c, d = (ord(ch) - 48 for ch in digits)
+        part = _DOUBLE[a] + b + _DOUBLE[c] + d
+        self[digits] = part  # at most 10,000 entries
+        return part
+
+
+class _HeadParts(Dict[str, int]):
+    """The Luhn part of the one to three digits before a number's groups of four from
+    the right: its last digit is kept, the one before it doubled, and so on."""
+
+    def __missing__(self, digits: str) -> int:
+        part = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = ord(ch) - 48
+            part += _DOUBLE[d] if i % 2 else d
+        self[digits] = part  # at most 1,110 entries
+        return part
+
+
+_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_GROUP_LUHN = _LuhnParts()
+_HEAD_LUHN = _HeadParts()
+
+
+#: How far after its BEGIN line a PEM block's END line is looked for (a 4096-bit RSA
+#: key is about 3.2 KB of base64).
+PEM_REACH = 16384
+_PEM_BEGIN = re.compile(r"-----BEGIN" + _PEM_LABEL)
+_PEM_END = re.compile(r"-----END" + _PEM_LABEL)
+# base64 lines, also with JSON-escaped line breaks; each line a run of 16 or more
+_PEM_BODY = re.compile(r"(?:(?:\s|\\[nr])*[A-Za-z0-9+/=:,-]{16,})*")
+
+_ORDER = SECRET_DETECTORS + PII_DETECTORS
+
+
 def rules(name: str, environ: Optional[Mapping[str, str]] = None) -> List[Rule]:
-    """The rules of one built-in detector (each compiles its pattern when first needed)."""
+    """The rules of one built-in detector (each compiles its pattern when first needed),
+    ranked by the detector's place in :data:`SECRET_DETECTORS` + :data:`PII_DETECTORS`."""
     if name == "env_secret":
-        return env_rules(environ)
-    return [RegexRule(name, *spec) for spec in SPECS[name]]
+        found: List[Rule] = list(env_rules(environ))
+    elif name == "private_key":
+        found = [PemRule()]
+    elif name == "credit_card":
+        found = [CardRule()]
+    elif name == "aws_secret_key":
+        found = [RegexRule(name, *spec) for spec in SPECS[name]] + [PairRule()]
+    else:
+        found = [RegexRule(name, *spec) for spec in SPECS[name]]
+    base = _ORDER.index(name) * 1000
+    for i, rule in enumerate(found):
+        rule.rank = base + i
+    return found
 
 
 def names() -> Tuple[str, ...]:
-    return ("env_secret",) + tuple(SPECS)
+    return ("env_secret", "private_key", "credit_card") + tuple(SPECS)

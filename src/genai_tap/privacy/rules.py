@@ -1,9 +1,13 @@
 """The matchers a redactor is made of: regular expressions, exact values, functions.
 
-Each matcher takes a text and returns it with what it found replaced by a typed
-marker, plus how many replacements it made. Most texts hold no secret at all, so
-the common case must cost next to nothing, and what it costs is set by how
-Python's ``re`` scans:
+A redactor finds what to replace first and replaces it once: every rule searches
+the *original* text and reports the spans it found; overlapping spans are merged
+and each merged span becomes one typed marker. So a rule never loses its context
+because another rule already replaced a neighbour (an access key ID next to a
+secret key), and the result does not depend on the order of the rules.
+
+Most texts hold no secret at all, so the common case must cost next to nothing,
+and what it costs is set by how Python's ``re`` scans:
 
 - an expression that starts with a literal (``token``, ``-----BEGIN``) is searched
   for about as fast as ``str.find``; one that starts with a character class, a
@@ -26,6 +30,14 @@ Python's ``re`` scans:
   search would cost more than the rules it saves, so it is not made;
 - short texts found clean are remembered (roles, tool names and ids recur in
   every call), up to :data:`CLEAN_CACHE` of them.
+
+And what it costs at worst, on text made to be slow: Python's ``re`` backtracks, so
+every built-in pattern is written to make each attempt short or each attempt's scan
+its own (bounded repetitions, character classes that cannot overlap what follows,
+no nested unbounded repetition); the one rule that needs to look far ahead (a PEM
+block's END line) is not a regular expression (:class:`PemRule` in
+:mod:`.detectors`). ``scripts/bench_redaction.py`` measures the result on
+adversarial texts.
 """
 
 from __future__ import annotations
@@ -86,10 +98,14 @@ class Text:
         return self._digit_map
 
 
+#: A span found by a rule: (start, end, rule) in the original text.
+Span = Tuple[int, int, "Rule"]
+
+
 class Rule:
     """One way of finding one kind of sensitive value."""
 
-    __slots__ = ("kind", "marker", "trigger", "needs")
+    __slots__ = ("kind", "marker", "trigger", "needs", "rank")
 
     def __init__(self, kind: str, trigger: Optional[str] = None, needs: "Tuple[FrozenSet[str], ...]" = ()) -> None:
         self.kind = kind
@@ -100,8 +116,12 @@ class Rule:
         #: groups of single characters: the rule runs only on texts that hold one
         #: character of every group (:data:`DIGIT` stands for any ASCII digit)
         self.needs = needs
+        #: which marker wins when two overlapping spans are as long (lower wins): the
+        #: built-in detectors' order, then custom patterns (set by whoever builds the rule)
+        self.rank = 0
 
-    def apply(self, text: Text) -> Tuple[str, int]:
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        """Append the spans of ``text`` (positions in ``text.value``) this rule replaces."""
         raise NotImplementedError
 
 
@@ -121,9 +141,13 @@ class RegexRule(Rule):
       returns False to veto it (Luhn check ...), True to accept it, or a number of
       characters to accept only its start (a phone number that ran into the next
       number).
+
+    A match in which a group named ``reject`` took part is not replaced (what comes
+    after the value says it is not one); unlike a failing look-ahead, it lets the
+    search go on after the match instead of trying again inside it.
     """
 
-    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "_regex", "_fallback")
+    __slots__ = ("pattern", "hints", "on", "validate", "has_value", "has_reject", "_regex", "_fallback", "_name")
 
     def __init__(
         self,
@@ -147,8 +171,10 @@ class RegexRule(Rule):
         self.on = on
         self.validate = validate
         self.has_value = "(?P<value>" in pattern
+        self.has_reject = "(?P<reject>" in pattern
         self._regex: "Optional[re.Pattern[str]]" = None  # compiled when first needed
         self._fallback: "Optional[re.Pattern[str]]" = None
+        self._name: "Optional[re.Pattern[str]]" = None
 
     @property
     def regex(self) -> "re.Pattern[str]":
@@ -158,10 +184,10 @@ class RegexRule(Rule):
             self._regex = re.compile(self.pattern)
         return self._regex
 
-    def apply(self, text: Text) -> Tuple[str, int]:
+    def find(self, text: Text, spans: "List[Span]") -> None:
         value = text.value
         if self.hints and not any(h in value for h in self.hints):
-            return value, 0
+            return
         regex = self._regex or self.regex
         if self.on == ORIGINAL:
             haystack = value
@@ -175,29 +201,48 @@ class RegexRule(Rule):
                 regex, haystack = self._fallback, value
         first = regex.search(haystack)  # the common case: nothing, in one call
         if first is None:
-            return value, 0
-        return self._splice(value, regex.finditer(haystack, first.start()))
+            return
+        if not (self.has_value and self.on == LOWER and self.trigger):
+            for each in regex.finditer(haystack, first.start()):
+                self._found(value, each, spans)
+            return
+        # name = value: a value runs on up to a space, so it can swallow the next name
+        # ("api_key=abc:x-api-key: def"); the search then goes on from that name, once
+        # per match (never from a name inside what that finds: text made of names alone
+        # costs each character once)
+        name = self._name or self.name_regex
+        m: "Optional[re.Match[str]]" = first
+        while m is not None:
+            self._found(value, m, spans)
+            resume = m.end()
+            start, end = m.span("value")
+            inner = name.search(haystack, start + 1, end) if start >= 0 else None
+            if inner is not None:
+                again = regex.search(haystack, inner.start())
+                if again is not None and again.start() < end:
+                    self._found(value, again, spans)
+                    resume = max(resume, again.end())
+            m = regex.search(haystack, max(resume, m.start() + 1))
 
-    def _splice(self, value: str, matches) -> Tuple[str, int]:
-        pieces: List[str] = []
-        last = 0
-        for m in matches:
-            start, end = m.span("value") if self.has_value else m.span()
-            if start < 0:
-                continue
-            if self.validate is not None:
-                verdict = self.validate(value[start:end])
-                if not verdict:
-                    continue
-                if verdict is not True:
-                    end = start + int(verdict)
-            pieces.append(value[last:start])
-            pieces.append(self.marker)
-            last = end
-        if not pieces:
-            return value, 0
-        pieces.append(value[last:])
-        return "".join(pieces), len(pieces) // 2
+    def _found(self, value: str, m: "re.Match[str]", spans: "List[Span]") -> None:
+        start, end = m.span("value") if self.has_value else m.span()
+        if start < 0 or start == end or (self.has_reject and m.start("reject") != -1):
+            return
+        validate = self.validate
+        if validate is not None:
+            verdict = validate(value[start:end])
+            if not verdict:
+                return
+            if verdict is not True:
+                end = start + int(verdict)
+        spans.append((start, end, self))
+
+    @property
+    def name_regex(self) -> "re.Pattern[str]":
+        """The rule's trigger, compiled (the name in a name = value rule)."""
+        if self._name is None:
+            self._name = re.compile(self.trigger or "(?!)", re.IGNORECASE)  # (also on the original text: _fallback)
+        return self._name
 
 
 class LiteralRule(Rule):
@@ -209,18 +254,21 @@ class LiteralRule(Rule):
         super().__init__(kind, re.escape(value.lower()))
         self.value = value
 
-    def apply(self, text: Text) -> Tuple[str, int]:
-        value = text.value
-        if self.value not in value:
-            return value, 0
-        return value.replace(self.value, self.marker), value.count(self.value)
+    def find(self, text: Text, spans: "List[Span]") -> None:
+        value, secret = text.value, self.value
+        at = value.find(secret)
+        size = len(secret)
+        while at != -1:
+            spans.append((at, at + size, self))
+            at = value.find(secret, at + size)
 
 
 class FunctionRule(Rule):
     """A redactor function from a plugin or :func:`genai_tap.privacy.register_redactor`.
 
-    It sees every text, however short, and counts as one redaction when it changed
-    the text. What it raises is not caught here: the policy drops the content.
+    It sees every text, however short, after the built-in rules and custom patterns
+    have replaced what they found, and counts as one redaction when it changed the
+    text. What it raises is not caught here: the policy drops the content.
     """
 
     __slots__ = ("function",)
@@ -229,26 +277,65 @@ class FunctionRule(Rule):
         super().__init__(kind)
         self.function = function
 
-    def apply(self, text: Text) -> Tuple[str, int]:
-        out = self.function(text.value)
+    def apply(self, value: str) -> Tuple[str, int]:
+        out = self.function(value)
         if not isinstance(out, str):
             raise TypeError(f"redactor {self.kind!r} returned {type(out).__name__}, not str")
-        return out, int(out != text.value)
+        return out, int(out != value)
+
+
+def replace(value: str, spans: "List[Span]") -> Tuple[str, int]:
+    """``value`` with every span replaced by its rule's marker, once: overlapping spans
+    become one marker, of the longest span among them (on a tie, of the rule that
+    comes first); spans that only touch stay apart. Returns (text, markers)."""
+    spans.sort(key=_by_start)
+    pieces: List[str] = []
+    last = 0
+    count = 0
+    start, end, best = spans[0]
+    size = end - start
+    for s, e, rule in spans[1:]:
+        if s < end:  # overlaps the group: widen it
+            if e - s > size or (e - s == size and rule.rank < best.rank):
+                best, size = rule, e - s
+            if e > end:
+                end = e
+            continue
+        pieces.append(value[last:start])
+        pieces.append(best.marker)
+        count += 1
+        last = end
+        start, end, best = s, e, rule
+        size = e - s
+    pieces.append(value[last:start])
+    pieces.append(best.marker)
+    pieces.append(value[end:])
+    return "".join(pieces), count + 1
+
+
+def _by_start(span: "Span") -> Tuple[int, int]:
+    return span[0], -span[1]
 
 
 class Redactor:
-    """Rules applied in order to a text; returns (text, number of redactions).
+    """Rules applied to a text; returns (text, number of redactions).
 
+    Every rule searches the original text; what they found is replaced once
+    (:func:`replace`), then the functions run on the result, in order.
     ``min_length``: texts shorter than this skip ``rules`` (not ``functions``); the
     built-in rules need :data:`MIN_LENGTH`, a custom pattern may match less.
     """
 
-    __slots__ = ("rules", "functions", "min_length", "_gate", "_ungated", "_chars", "_plans", "_clean")
+    __slots__ = ("rules", "functions", "min_length", "custom", "_gate", "_ungated", "_chars", "_plans", "_clean")
 
-    def __init__(self, rules: "Tuple[Rule, ...]", functions: "Tuple[Rule, ...]" = (), min_length: int = MIN_LENGTH) -> None:
+    def __init__(
+        self, rules: "Tuple[Rule, ...]", functions: "Tuple[FunctionRule, ...]" = (), min_length: int = MIN_LENGTH
+    ) -> None:
         self.rules = rules
         self.functions = functions
         self.min_length = min_length
+        #: some rule cannot say what it needs (a custom pattern)
+        self.custom = any(rule.trigger is None for rule in rules)
         triggers = list(dict.fromkeys(rule.trigger for rule in rules if rule.trigger))
         self._gate = re.compile("|".join(f"(?:{t})" for t in triggers)) if triggers else None
         self._ungated = tuple(rule for rule in rules if not rule.trigger)
@@ -271,8 +358,9 @@ class Redactor:
             self._plans[present] = plan  # at most 2**len(chars) entries, built once each
         return plan
 
-    def __call__(self, value: str) -> Tuple[str, int]:
-        total = 0
+    def spans(self, value: str) -> "List[Span]":
+        """What the rules find in ``value`` (unsorted, possibly overlapping)."""
+        found: "List[Span]" = []
         size = len(value)
         if size >= self.min_length and self.rules and value not in self._clean:
             text = Text(value)
@@ -281,16 +369,19 @@ class Redactor:
             else:
                 rules = self._plan(text)
             for rule in rules:
-                out, found = rule.apply(text)
-                if found:
-                    total += found
-                    text = Text(out)
-            if not total and size <= SHORT:
+                rule.find(text, found)
+            if not found and size <= SHORT:
                 if len(self._clean) >= CLEAN_CACHE:
                     self._clean.clear()
                 self._clean.add(value)
-            value = text.value
+        return found
+
+    def __call__(self, value: str) -> Tuple[str, int]:
+        total = 0
+        found = self.spans(value)
+        if found:
+            value, total = replace(value, found)
         for rule in self.functions:
-            value, found = rule.apply(Text(value))
-            total += found
+            value, changed = rule.apply(value)
+            total += changed
         return value, total

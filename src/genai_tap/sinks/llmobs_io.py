@@ -28,7 +28,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 KIND_LLM = "llm"
 KIND_EMBEDDING = "embedding"
+KIND_AGENT = "agent"
+KIND_TOOL = "tool"
+KIND_RETRIEVAL = "retrieval"
+KIND_WORKFLOW = "workflow"
+KIND_TASK = "task"
 EMBEDDINGS = "embeddings"
+
+#: The record's operation (the GenAI conventions' ``gen_ai.operation.name``) -> the LLM
+#: Observability span kind. Any other step is a ``workflow`` if it has steps of its own
+#: (an agent's pre- or post-processing, orchestration or routing around a model
+#: invocation), else a ``task`` (a guardrail check, a code step).
+KINDS = {
+    "chat": KIND_LLM,
+    "text_completion": KIND_LLM,
+    "generate_content": KIND_LLM,
+    EMBEDDINGS: KIND_EMBEDDING,
+    "invoke_agent": KIND_AGENT,
+    "create_agent": KIND_AGENT,
+    "execute_tool": KIND_TOOL,
+    "retrieval": KIND_RETRIEVAL,
+    "invoke_workflow": KIND_WORKFLOW,
+}
 
 #: The record's ``provider`` -> LLM Observability's ``model_provider``, named as
 #: Datadog's own integrations name them so the spans group with Datadog's model
@@ -37,7 +58,15 @@ MODEL_PROVIDERS = {"aws.bedrock": "amazon_bedrock"}
 
 
 def span_kind(rec: "CallRecord") -> str:
-    return KIND_EMBEDDING if rec.operation == EMBEDDINGS else KIND_LLM
+    kind = KINDS.get(rec.operation)
+    if kind is None:
+        kind = KIND_WORKFLOW if rec.children else KIND_TASK
+    return kind
+
+
+def has_model(kind: str) -> bool:
+    """Whether LLM Observability keeps a model name and provider on spans of this kind."""
+    return kind in (KIND_LLM, KIND_EMBEDDING)
 
 
 def model_provider(rec: "CallRecord") -> str:
@@ -47,6 +76,13 @@ def model_provider(rec: "CallRecord") -> str:
 def span_name(rec: "CallRecord") -> str:
     """``aws.bedrock.converse``: low-cardinality, as APM operation names must be."""
     return f"{rec.provider}.{_snake(rec.api)}"
+
+
+def step_name(rec: "CallRecord") -> str:
+    """A step inside a call, named as its OpenTelemetry span is: ``execute_tool get_weather``,
+    ``invoke_agent travel-agent``, ``chat us.amazon.nova-pro-v1:0``."""
+    target = rec.span_target if rec.span_target is not None else rec.request_model
+    return f"{rec.operation} {target}" if target else rec.operation
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,6 +220,7 @@ def metadata(rec: "CallRecord") -> Dict[str, Any]:
         k: v for k, v in rec.params.items() if rec.capture_content or k not in CONTENT_PARAMS
     }
     optional = {
+        "operation": rec.operation,
         "stop_reason": rec.stop_reason,
         "finish_reasons": rec.finish_reasons,
         "response_id": rec.response_id,
@@ -191,10 +228,28 @@ def metadata(rec: "CallRecord") -> Dict[str, Any]:
         "request_id": rec.request_id,
         "api": rec.api,
         "model_family": rec.family,
+        "model_vendor": rec.model.vendor if rec.model else None,
         "base_model": rec.model.base_id if rec.model else None,
+        "server_address": rec.server_address,
+        "server_port": rec.server_port,
         "guardrail_id": rec.guardrail_id,
+        "guardrail_version": rec.guardrail_version,
+        "guardrail_action": rec.guardrail_action,
+        "guardrail_source": rec.guardrail_source,
+        "guardrail_policies": rec.guardrail_policies,
         "output_type": rec.output_type,
+        "output_count": rec.output_count,
         "embedding_dimensions": rec.embedding_dimensions,
+        "agent_id": rec.agent_id,
+        "agent_name": rec.agent_name,
+        "agent_alias_id": rec.agent_alias_id,
+        "agent_version": rec.agent_version,
+        "conversation_id": rec.conversation_id,
+        "tool_name": rec.tool_name,
+        "tool_call_id": rec.tool_call_id,
+        "tool_type": rec.tool_type,
+        "data_source_id": rec.data_source_id,
+        "error_type": rec.error_type,
     }
     meta.update((k, v) for k, v in optional.items() if v is not None)
     if rec.stream:
@@ -202,6 +257,9 @@ def metadata(rec: "CallRecord") -> Dict[str, Any]:
         meta["stream_chunks"] = rec.chunk_count
         if rec.stopped_early:
             meta["stream_stopped_early"] = True
+    for key, value in rec.attributes.items():  # the plugin's and the content policy's (genai_tap.*)
+        if value is not None:
+            meta[key] = value
     return meta
 
 
@@ -229,4 +287,53 @@ def tool_definitions(rec: "CallRecord") -> List[Dict[str, Any]]:
         if isinstance(tool.get("parameters"), dict):
             definition["schema"] = tool["parameters"]
         out.append(definition)
+    return out
+
+
+# ---------------------------------------------------------------------- other kinds
+
+
+def value_of(rec: "CallRecord", output: bool) -> Any:
+    """The input or output of an agent, workflow or task span (LLM Observability shows it as is):
+    the messages' text when they are only text, else the messages themselves."""
+    if output:
+        messages = output_messages(rec)
+    else:
+        messages = input_messages(rec)
+    if not messages:
+        return None
+    if all(set(m) <= {"role", "content"} and m.get("role") != "reasoning" for m in messages):
+        text = "\n".join(m["content"] for m in messages if m.get("content"))
+        return text or None
+    return messages
+
+
+def tool_io(value: Any) -> Any:
+    """A tool's arguments or result as LLM Observability shows it: JSON text is shown as its value."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def retrieved(rec: "CallRecord") -> List[Dict[str, Any]]:
+    """The documents a retrieval returned, as LLM Observability documents (text, name, id, score)."""
+    out = []
+    for doc in rec.documents or ():
+        if not isinstance(doc, dict):
+            continue
+        content = doc.get("content")
+        item: Dict[str, Any] = {"text": content if isinstance(content, str) else (_as_text(content) if content is not None else "")}
+        extra = doc.get("metadata")
+        name = doc.get("uri") or (extra.get("title") if isinstance(extra, dict) else None)
+        if name:
+            item["name"] = str(name)
+        if doc.get("id") is not None:
+            item["id"] = str(doc["id"])
+        score = doc.get("score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            item["score"] = score
+        out.append(item)
     return out

@@ -20,20 +20,19 @@ from __future__ import annotations
 import json
 import os
 import random
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv as sc
 from .._version import __version__
-from ..guard import logger
 from ..record import CONTENT_PARAMS, qualified_name
 from . import Sink
-from .otel_metrics import OwnHistograms, SdkInstruments
+from .otel_logging import export_trouble, exports_failed, on_trouble, quiet_exporter_logs, setting_up, warn_setting
+from .otel_metrics import OwnHistograms, SdkInstruments, delta_temporality, interval_s, own_points_fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
@@ -61,11 +60,23 @@ RECORD_ATTRIBUTES = (
     (sc.AGENT_ID, "agent_id"),
     (sc.AGENT_NAME, "agent_name"),
     (sc.AGENT_VERSION, "agent_version"),
+    (sc.AWS_BEDROCK_AGENT_ALIAS_ID, "agent_alias_id"),
     (sc.CONVERSATION_ID, "conversation_id"),
     (sc.TOOL_NAME, "tool_name"),
     (sc.TOOL_CALL_ID, "tool_call_id"),
     (sc.TOOL_TYPE, "tool_type"),
     (sc.DATA_SOURCE_ID, "data_source_id"),
+)
+#: The guardrail fields of an ``apply_guardrail`` span, under the conventions' guardrail names
+GUARDRAIL_SPAN_ATTRIBUTES = (
+    (sc.GUARDRAIL_POLICY_ID, "guardrail_id"),
+    (sc.GUARDRAIL_POLICY_VERSION, "guardrail_version"),
+    (sc.GUARDRAIL_SOURCE, "guardrail_source"),
+)
+#: ... and of any other span (a model call, agent or search the guardrail watched)
+GUARDRAIL_CALL_ATTRIBUTES = (
+    (sc.AWS_BEDROCK_GUARDRAIL_VERSION, "guardrail_version"),
+    (sc.AWS_BEDROCK_GUARDRAIL_ACTION, "guardrail_action"),
 )
 
 # Providers handed to genai-tap explicitly (the OpenTelemetry instrumentor's kwargs).
@@ -87,52 +98,78 @@ class OtelSink(Sink):
 
     def __init__(self, config: "Config", tracer_provider=None, meter_provider=None, logger_provider=None) -> None:
         super().__init__(config)
+        #: the exporters genai-tap made (shut first at exit once exports have failed)
+        self._exporters: List[Any] = []
+        with setting_up():
+            self._set_up(config, tracer_provider, meter_provider, logger_provider)
+
+    def _set_up(self, config: "Config", tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> None:
         self._owned: List[Any] = []
         tracer_provider = tracer_provider or _given.get("tracer")
         meter_provider = meter_provider or _given.get("meter")
         mp = meter_provider or _global_meter_provider()
-        self._metrics: Any = None
-        if mp is not None:
-            self._metrics = SdkInstruments(mp)
-        else:  # genai-tap's own: fast histograms, plus an SDK provider for the SDK's own processor metrics
-            exporter = _metric_exporter()
-            if exporter is not None:
-                self._metrics = OwnHistograms(exporter, _resource())
-                mp = _own_meter_provider(_metric_exporter())
-                self._owned.append(mp)
         tp = tracer_provider or _global_sdk_provider(trace.get_tracer_provider(), "TracerProvider")
+        if mp is None or tp is None or (config.content_in_event and logger_provider is None):
+            # genai-tap makes providers: what their exporters log goes through genai-tap,
+            # from the moment they are made (their modules are imported first, so that every
+            # logger they log to exists and is caught)
+            _import_exporters()
+            quiet_exporter_logs()
+        self._metrics: Any = None
+        #: the GenAI conventions as they are now (OTEL_SEMCONV_STABILITY_OPT_IN), else v1.41's names
+        self._latest = sc.latest_experimental()
+        self._cache_write = sc.USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST if self._latest else sc.USAGE_CACHE_WRITE_INPUT_TOKENS
+        if mp is not None:
+            self._metrics = SdkInstruments(mp, self._latest)
+        elif _exporter_choice("OTEL_METRICS_EXPORTER") is not None:
+            # genai-tap's own: its histograms where the SDK's data classes are as expected
+            # (own_points_fit), and an SDK MeterProvider for the SDK's own processor metrics,
+            # which takes genai-tap's instruments as well where they are not
+            mp = _own_meter_provider(self._made(_metric_exporter()))
+            self._owned.append(mp)
+            if own_points_fit():
+                self._metrics = OwnHistograms(self._made(_metric_exporter()), _resource(), self._latest)
+            else:
+                self._metrics = SdkInstruments(mp, self._latest)
         #: with genai-tap's own provider, the span processor finished spans go to (None: SDK spans)
         self._processor: Any = None
         if tp is None:
-            tp, self._processor = _own_tracer_provider(mp)
+            tp, processor = _own_tracer_provider(mp, self._exporters)
             self._owned.append(tp)
-            self._scope = _instrumentation_scope()
+            if own_spans_fit():
+                self._processor = processor
+                self._scope = _instrumentation_scope()
         self._sampler = tp.sampler
-        #: the SDK's default sampler (a child sampled as its parent, a root always): decided
-        #: here without calling it (about 2.5 µs less per call, in a loop)
-        self._as_parent = _follows_parent(tp.sampler)
-        if self._owned:
-            _quiet_exporter_logs()
         self.tracer_provider = tp
         self.meter_provider = mp
         self.tracer = tp.get_tracer(SCOPE, __version__) if tp is not None else trace.NoOpTracer()
         self._events = None
         if config.content_in_event:
-            lp = logger_provider or _own_logger_provider()
+            import warnings
+
+            # the SDK 1.37 logger turns the API's log record into its own with the
+            # arguments it has itself deprecated, and warns about that on the app's stderr
+            warnings.filterwarnings("ignore", message=r"LogRecord init with `trace_id`", category=UserWarning)
+            lp = logger_provider or _own_logger_provider(self._exporters)
             if lp is not None:
                 if logger_provider is None:
                     self._owned.append(lp)
                 self._events = lp.get_logger(SCOPE, __version__)
+        if self._owned:
+            quiet_exporter_logs()  # and the exporter modules imported since
 
     # ------------------------------------------------------------------ per call
     #
     # With the app's (or a test's) TracerProvider, an ordinary SDK span is started here and
     # ended in finish(). With genai-tap's own provider, the span is only *made* in finish(),
     # on the finisher thread, as the SDK's ReadableSpan handed to the batch processor: the
-    # SDK's Span machinery (attribute re-validation, locks, copies) costs about 30 µs a
-    # call, and all of it would happen for one immutable record. During the call, a
-    # placeholder carrying the span's future ids is the current span, so anything that
-    # starts under it has the right parent, and it is sampled as the span will be.
+    # SDK's Span machinery (attribute re-validation, locks, copies) would otherwise run for
+    # one immutable record (docs/design.md has the figures). During the call, a placeholder
+    # carrying the span's future ids is the current span, so anything that starts under it
+    # has the right parent, and the sampler is asked exactly as the SDK would ask it.
+    # ReadableSpan's constructor is not a promise of the SDK's: own_spans_fit() checks it
+    # once, and where it does not fit (or span limits are configured) genai-tap's own
+    # provider makes ordinary SDK spans instead; tests compare both exports.
 
     def start(self, rec: "CallRecord") -> Any:
         if self._processor is not None:
@@ -146,43 +183,32 @@ class OtelSink(Sink):
         return [span, token]
 
     def _start_placeholder(self, rec: "CallRecord") -> Any:
-        var = _CURRENT_CONTEXT
-        if var is not None:  # what get_current / get_current_span do, without their layers of calls
-            parent = var.get()
-            current = parent.get(_SPAN_KEY)
-            parent_span = current.get_span_context() if isinstance(current, trace.Span) else trace.INVALID_SPAN_CONTEXT
-        else:
-            parent = otel_context.get_current()
-            parent_span = trace.get_current_span(parent).get_span_context()
-        valid = parent_span.is_valid
-        trace_id = parent_span.trace_id if valid else _new_id(128)
-        if self._as_parent:
-            sampled = parent_span.trace_flags.sampled if valid else True
-        else:
-            sampled = self._sampler.should_sample(parent, trace_id, "genai", SpanKind.CLIENT).decision.is_sampled()
-        span_id = _new_id(64)
-        ctx = trace.SpanContext(trace_id, span_id, False, _SAMPLED if sampled else _NOT_SAMPLED, parent_span.trace_state)
-        rec.links[self.name] = (format(trace_id, "032x"), format(span_id, "016x"))
-        placeholder = trace.NonRecordingSpan(ctx)
-        if var is not None:  # what set_span_in_context and attach do
-            token = var.set(Context({**parent, _SPAN_KEY: placeholder}))  # type: ignore[dict-item]  # a str when var is set
-        else:
-            token = otel_context.attach(trace.set_span_in_context(placeholder, parent))
-        return [ctx, token, parent_span if valid else None]
+        parent = otel_context.get_current()
+        parent_span = trace.get_current_span(parent).get_span_context()
+        ctx, attrs = self._sample(rec, parent, parent_span, SpanKind.CLIENT)
+        rec.links[self.name] = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(ctx), parent))
+        return [ctx, token, parent_span if parent_span.is_valid else None, attrs]
+
+    def _sample(self, rec: "CallRecord", parent: Any, parent_span: Any, kind: Any) -> Tuple[Any, Dict[str, Any]]:
+        """The span context and start attributes the SDK's tracer would give this span:
+        the sampler asked with the same arguments, its trace state and attributes kept."""
+        trace_id = parent_span.trace_id if parent_span.is_valid else _new_id(128)
+        result = self._sampler.should_sample(parent, trace_id, _span_name(rec), kind, _start_attributes(rec), None)
+        flags = _SAMPLED if result.decision.is_sampled() else _NOT_SAMPLED
+        ctx = trace.SpanContext(trace_id, _new_id(64), False, flags, result.trace_state)
+        return ctx, dict(result.attributes or {})
 
     def release(self, handle: Any) -> None:
         token = handle[1]
         if token is not None:
             handle[1] = None
-            if _CURRENT_CONTEXT is not None:  # the token came from it (see _start_placeholder)
-                _CURRENT_CONTEXT.reset(token)
-            else:
-                otel_context.detach(token)
+            otel_context.detach(token)
 
     def finish(self, rec: "CallRecord", handle: Any) -> None:
         if self._processor is not None:
-            ctx, _, parent = handle
-            self._finish_own(rec, ctx, parent, rec.end_ns)
+            ctx, _, parent, start_attrs = handle
+            self._finish_own(rec, ctx, parent, start_attrs, rec.end_ns)
         else:
             self._finish_sdk(rec, handle[0], rec.end_ns)
         if self._metrics is not None:
@@ -208,7 +234,7 @@ class OtelSink(Sink):
             self._finish_sdk(child, child_span, end)
         span.end(end_time=end)
 
-    def _finish_own(self, rec: "CallRecord", ctx: Any, parent: Any, end_ns: Optional[int]) -> None:
+    def _finish_own(self, rec: "CallRecord", ctx: Any, parent: Any, start_attrs: Dict[str, Any], end_ns: Optional[int]) -> None:
         """Hand the batch processor the finished span of ``rec`` and of each of its steps."""
         from opentelemetry.sdk.trace import Event, ReadableSpan
 
@@ -217,8 +243,10 @@ class OtelSink(Sink):
         if not ctx.trace_flags.sampled:
             return
         end = rec.end_ns or end_ns
-        attrs = self.attributes(rec)
-        attrs.update(_start_attributes(rec))
+        attrs = start_attrs
+        attrs.update(self.attributes(rec))
+        if len(attrs) > _MAX_ATTRIBUTES:  # the SDK's default limit: the first ones are kept
+            attrs = dict(list(attrs.items())[:_MAX_ATTRIBUTES])
         status = _status(rec)
         events = (Event(sc.EVENT_EXCEPTION, exception_attributes(rec), rec.end_ns),) if rec.error is not None else ()
         self._processor.on_end(
@@ -236,9 +264,10 @@ class OtelSink(Sink):
                 end_time=end,
             )
         )
+        parent_context = trace.set_span_in_context(trace.NonRecordingSpan(ctx)) if rec.children else None
         for child in rec.children:
-            child_ctx = trace.SpanContext(ctx.trace_id, _new_id(64), False, ctx.trace_flags, ctx.trace_state)
-            self._finish_own(child, child_ctx, ctx, end)
+            child_ctx, child_attrs = self._sample(child, parent_context, ctx, _kind(child))
+            self._finish_own(child, child_ctx, ctx, child_attrs, end)
 
     # ------------------------------------------------------------------ attributes
     def attributes(self, rec: "CallRecord") -> Dict[str, Any]:
@@ -267,12 +296,23 @@ class OtelSink(Sink):
         _put(a, sc.USAGE_INPUT_TOKENS, rec.input_tokens)
         _put(a, sc.USAGE_OUTPUT_TOKENS, rec.output_tokens)
         _put(a, sc.USAGE_CACHE_READ_INPUT_TOKENS, rec.cache_read_input_tokens)
-        _put(a, sc.USAGE_CACHE_WRITE_INPUT_TOKENS, rec.cache_write_input_tokens)
+        _put(a, self._cache_write, rec.cache_write_input_tokens)
         _put(a, sc.USAGE_REASONING_OUTPUT_TOKENS, rec.reasoning_output_tokens)
         _put(a, sc.AWS_REQUEST_ID, rec.request_id)
         _put(a, sc.AWS_BEDROCK_GUARDRAIL_ID, rec.guardrail_id)
         for name, field in RECORD_ATTRIBUTES:
             _put(a, name, getattr(rec, field))
+        if rec.operation == sc.OP_APPLY_GUARDRAIL:
+            for name, field in GUARDRAIL_SPAN_ATTRIBUTES:
+                _put(a, name, getattr(rec, field))
+            if rec.guardrail_action is not None:
+                a[sc.GUARDRAIL_RESULT_TYPE] = sc.GUARDRAIL_RESULT_TYPE_ACTION
+                a[sc.GUARDRAIL_RESULT_VALUE] = rec.guardrail_action
+        else:
+            for name, field in GUARDRAIL_CALL_ATTRIBUTES:
+                _put(a, name, getattr(rec, field))
+        if rec.guardrail_policies:
+            a[sc.AWS_BEDROCK_GUARDRAIL_POLICIES] = list(rec.guardrail_policies)
         _put(a, sc.EMBEDDINGS_DIMENSION_COUNT, rec.embedding_dimensions)
         _put(a, sc.OUTPUT_TYPE, rec.output_type)
         _put(a, sc.OUTPUT_COUNT, rec.output_count)
@@ -320,16 +360,54 @@ class OtelSink(Sink):
             self._metrics.flush(timeout_s)
 
     def shutdown(self, timeout_s: float) -> None:
-        """Flush and stop the providers genai-tap made; the app's own are left to the app."""
+        """Flush and stop the providers genai-tap made, the app's own being the app's.
+
+        The work runs on a daemon thread given 90% of the timeout: an exporter blocked on a
+        collector that never answers is left behind, and said once (with the SDK's own
+        complaints, see otel_logging), instead of holding up the app's exit."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self._shutdown(timeout_s)
+            finally:
+                done.set()
+
+        from ..finisher import start_daemon
+
+        if start_daemon(run, "genai-tap-otel-shutdown") is None:  # no new thread at exit (Python 3.12)
+            run()
+        elif not done.wait(max(0.05, timeout_s * 0.9)):
+            export_trouble("genai-tap: exporting telemetry at exit did not finish within %.1f s (GENAI_TAP_FLUSH_TIMEOUT); "
+                           "what was still buffered is lost.", timeout_s, failed=False)
+
+    def _made(self, exporter: Any) -> Any:
+        self._exporters.append(exporter)
+        return exporter
+
+    def _stop_exporters(self) -> None:
+        exporters, self._exporters = self._exporters, []
+        for exporter in exporters:
+            try:
+                exporter.shutdown()
+            except Exception:  # noqa: BLE001 - stopping, whatever it says
+                pass
+
+    def _shutdown(self, timeout_s: float) -> None:
+        """The exit flush. Once an export has failed (before, or during this flush), the
+        exporters are stopped, so that the exit does not wait out their retries."""
         millis = max(1, int(timeout_s * 1000))
-        if self._metrics is not None:
-            self._metrics.shutdown(timeout_s)
-        for provider in self._owned:
-            provider.force_flush(millis)
-            if hasattr(provider, "get_meter"):
-                provider.shutdown(timeout_millis=millis)
-            else:
-                provider.shutdown()
+        if exports_failed():
+            self._stop_exporters()
+        with on_trouble(self._stop_exporters):
+            if self._metrics is not None:
+                self._metrics.shutdown(timeout_s)
+            for provider in self._owned:
+                provider.force_flush(millis)
+                if hasattr(provider, "get_meter"):
+                    provider.shutdown(timeout_millis=millis)
+                else:
+                    provider.shutdown()
 
 
 def _span_name(rec: "CallRecord") -> str:
@@ -350,7 +428,11 @@ def _status(rec: "CallRecord") -> Any:
 
 def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     """What the conventions want set when the span starts (samplers may read them)."""
-    attrs: Dict[str, Any] = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider, sc.REQUEST_MODEL: rec.request_model}
+    attrs: Dict[str, Any] = {sc.OPERATION_NAME: rec.operation, sc.PROVIDER_NAME: rec.provider}
+    if rec.request_model:  # an agent call, a search or a guardrail names no model
+        attrs[sc.REQUEST_MODEL] = rec.request_model
+    if rec.agent_name:
+        attrs[sc.AGENT_NAME] = rec.agent_name
     if rec.server_address:
         attrs[sc.SERVER_ADDRESS] = rec.server_address
         if rec.server_port:
@@ -358,52 +440,44 @@ def _start_attributes(rec: "CallRecord") -> Dict[str, Any]:
     return attrs
 
 
-_SPAN_KEY: Optional[str]
-try:
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - a future API without it: the public calls
-    _SPAN_KEY = None
-
-
-def _current_context_variable() -> "Optional[ContextVar[Any]]":
-    """The context variable behind OpenTelemetry's current context, when it is the API's
-    own default runtime context (``OTEL_PYTHON_CONTEXT`` unset or ``contextvars_context``);
-    else None.
-
-    The placeholder span is made current through it directly: the API's
-    ``get_current``/``get_current_span``/``set_span_in_context``/``attach``/``detach``
-    do the same through about a dozen Python calls. In a loop that is under a µs;
-    between two botocore calls, with cold caches, it is several, on the app's thread
-    (callgrind, two counts each way: 2-5 thousand instructions a call fewer for
-    InvokeModel, 16 thousand for Converse, 14-40 thousand for a ConverseStream).
-    This and ``_SPAN_KEY`` are private to opentelemetry-api (the same in 1.36, the
-    oldest supported, and 1.45); if either is missing or different, the API is used.
-    """
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
-        if type(_RUNTIME_CONTEXT) is not ContextVarsRuntimeContext:
-            return None
-        var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
-        return var if isinstance(var, ContextVar) and isinstance(_SPAN_KEY, str) else None
-    except Exception:  # noqa: BLE001 - any surprise: the public API
-        return None
-
-
-_CURRENT_CONTEXT = _current_context_variable()
-
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 _NOT_SAMPLED = trace.TraceFlags(trace.TraceFlags.DEFAULT)
 
 
-def _follows_parent(sampler: Any) -> bool:
-    """True for the SDK's default sampler, ``parentbased_always_on``, and nothing else."""
-    try:
-        from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+#: the SDK's default limit on a span's attributes (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT unset)
+_MAX_ATTRIBUTES = 128
+#: span limits the SDK reads: with any of them set, genai-tap's own provider makes SDK spans,
+#: so that the limits apply exactly as the SDK applies them
+SPAN_LIMIT_VARIABLES = (
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+)
+_READABLE_SPAN_ARGUMENTS = {"name", "context", "parent", "resource", "attributes", "events", "kind",
+                            "instrumentation_scope", "status", "start_time", "end_time"}
 
-        return type(sampler) is type(DEFAULT_ON) and sampler.get_description() == DEFAULT_ON.get_description()
-    except Exception:  # noqa: BLE001 - an SDK without these: ask the sampler every time
+
+def own_spans_fit() -> bool:
+    """True where genai-tap can hand its spans to the batch processor as finished SDK
+    ``ReadableSpan`` objects: the constructor takes the keyword arguments genai-tap gives
+    it (the SDK does not promise them), and no span limit is configured. Else its own
+    provider makes ordinary SDK spans, which cost more and export the same."""
+    if any(os.environ.get(name, "").strip() for name in SPAN_LIMIT_VARIABLES):
+        return False
+    try:
+        import inspect
+
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+
+        if not _READABLE_SPAN_ARGUMENTS <= set(inspect.signature(ReadableSpan.__init__).parameters):
+            return False
+        ctx = trace.SpanContext(1, 1, False, _SAMPLED)
+        span = ReadableSpan(name="check", context=ctx, parent=None, resource=None, attributes={"a": 1},
+                            events=(Event("e", {}, 1),), kind=SpanKind.CLIENT, instrumentation_scope=_instrumentation_scope(),
+                            status=Status(StatusCode.UNSET), start_time=1, end_time=2)
+        return span.name == "check" and dict(span.attributes or {}) == {"a": 1} and span.end_time == 2 and len(span.events) == 1
+    except Exception:  # noqa: BLE001 - anything unexpected: the SDK's own spans
         return False
 
 
@@ -484,6 +558,8 @@ def _global_meter_provider() -> Any:
 
 
 def _protocol(signal: str) -> str:
+    """``http/protobuf`` (the default) or ``grpc``, from OTEL_EXPORTER_OTLP_<signal>_PROTOCOL
+    or OTEL_EXPORTER_OTLP_PROTOCOL; anything else is said once and replaced by the default."""
     from ..config import OTLP_PROTOCOLS
 
     for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
@@ -492,14 +568,37 @@ def _protocol(signal: str) -> str:
             continue
         if value in OTLP_PROTOCOLS:
             return value
-        logger().warning(
-            "genai-tap: %s=%r is not supported; accepted values: %s. Using http/protobuf.",
-            name,
-            value,
-            ", ".join(OTLP_PROTOCOLS),
-        )
+        warn_setting(name, value, ", ".join(OTLP_PROTOCOLS), "Using http/protobuf.")
         return "http/protobuf"
     return "http/protobuf"
+
+
+_SIGNAL_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics", "LOGS": "v1/logs"}
+
+
+def _endpoint(signal: str, protocol: str) -> Dict[str, Any]:
+    """The ``endpoint`` keyword for the signal's OTLP/HTTP exporter when its variable is not
+    a URL it can use (said once, with what is used instead); else nothing (the exporter reads
+    the variable itself, as it does for gRPC, whose endpoints need no scheme)."""
+    if protocol == "grpc":
+        return {}
+    from urllib.parse import urlsplit
+
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return {}
+        path = "" if name.endswith(f"_{signal}_ENDPOINT") else "/" + _SIGNAL_PATHS[signal]
+        if "://" not in value and " " not in value and urlsplit("http://" + value).hostname:
+            fixed = "http://" + value.rstrip("/")
+        else:
+            fixed, path = "http://localhost:4318", "/" + _SIGNAL_PATHS[signal]
+        warn_setting(name, value, "an http:// or https:// URL such as http://localhost:4318", f"Using {fixed}.")
+        return {"endpoint": fixed + path}
+    return {}
 
 
 def _exporter_choice(variable: str) -> Optional[str]:
@@ -511,12 +610,29 @@ def _exporter_choice(variable: str) -> Optional[str]:
     for accepted in ("otlp", "console", "none"):
         if accepted in names:
             return None if accepted == "none" else accepted
-    logger().warning(
-        "genai-tap: %s=%r is not supported by genai-tap; accepted values: otlp, console, none. Using otlp.",
-        variable,
-        value,
-    )
+    warn_setting(variable, value, "otlp, console, none", "Using otlp.")
     return "otlp"
+
+
+def _import_exporters() -> None:
+    """Check the settings genai-tap reads (each bad one said once, before the SDK reads it),
+    then import the SDK's export modules and the OTLP exporters genai-tap is about to make."""
+    import importlib
+
+    _exporter_choice("OTEL_TRACES_EXPORTER")
+    _exporter_choice("OTEL_METRICS_EXPORTER")
+    interval_s()
+    delta_temporality()
+    names = ["opentelemetry.sdk.trace.export", "opentelemetry.sdk.metrics.export", "opentelemetry.sdk._logs.export"]
+    for signal, module in (("TRACES", "trace_exporter"), ("METRICS", "metric_exporter"), ("LOGS", "_log_exporter")):
+        protocol = _protocol(signal)
+        _endpoint(signal, protocol)
+        names.append(f"opentelemetry.exporter.otlp.proto.{'grpc' if protocol == 'grpc' else 'http'}.{module}")
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _resource() -> Any:
@@ -525,7 +641,7 @@ def _resource() -> Any:
     return Resource.create()
 
 
-def _own_tracer_provider(meter_provider: Any) -> Any:
+def _own_tracer_provider(meter_provider: Any, made: Optional[List[Any]] = None) -> Any:
     """A TracerProvider exporting in batches from a bounded queue (``OTEL_BSP_*``).
 
     Spans dropped because the exporter cannot keep up are counted by the SDK's own
@@ -541,13 +657,16 @@ def _own_tracer_provider(meter_provider: Any) -> Any:
     if choice == "console":
         exporter = ConsoleSpanExporter()
     elif choice == "otlp":
-        if _protocol("TRACES") == "grpc":
+        protocol = _protocol("TRACES")
+        if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-        exporter = OTLPSpanExporter()
+        exporter = OTLPSpanExporter(**_endpoint("TRACES", protocol))
     processor: Any = None
     if exporter is not None:
+        if made is not None:
+            made.append(exporter)
         try:
             processor = BatchSpanProcessor(exporter, meter_provider=meter_provider)
         except TypeError:  # an SDK older than its processor metrics
@@ -560,28 +679,6 @@ def _own_tracer_provider(meter_provider: Any) -> Any:
     return provider, processor
 
 
-#: Exporter loggers that log every failed export; the SDK rate-limits some of its own
-#: loggers with its DuplicateFilter, and genai-tap applies the same filter to these.
-_EXPORTER_LOGGERS = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
-    "opentelemetry.exporter.otlp.proto.http._common",
-)
-
-
-def _quiet_exporter_logs() -> None:
-    import logging
-
-    try:
-        from opentelemetry.sdk._shared_internal import DuplicateFilter
-    except ImportError:  # pragma: no cover - older SDKs
-        return
-    for name in _EXPORTER_LOGGERS:
-        log = logging.getLogger(name)
-        if not any(isinstance(f, DuplicateFilter) for f in log.filters):
-            log.addFilter(DuplicateFilter())
-
-
 def _metric_exporter() -> Any:
     """The metric exporter ``OTEL_METRICS_EXPORTER`` and the OTLP protocol ask for (None: none)."""
     choice = _exporter_choice("OTEL_METRICS_EXPORTER")
@@ -591,13 +688,14 @@ def _metric_exporter() -> Any:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
         return ConsoleMetricExporter()
-    if _protocol("METRICS") == "grpc":
+    protocol = _protocol("METRICS")
+    if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
         return OTLPMetricExporter()
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
 
-    return OTLPMetricExporter()
+    return OTLPMetricExporter(**_endpoint("METRICS", protocol))
 
 
 def _own_meter_provider(exporter: Any) -> Any:
@@ -605,17 +703,22 @@ def _own_meter_provider(exporter: Any) -> Any:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    return MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter)], resource=_resource(), shutdown_on_exit=False)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s() * 1000)
+    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
 
 
-def _own_logger_provider() -> Any:
+def _own_logger_provider(made: Optional[List[Any]] = None) -> Any:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    if _protocol("LOGS") == "grpc":
+    protocol = _protocol("LOGS")
+    if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
     provider = LoggerProvider(resource=_resource(), shutdown_on_exit=False)
-    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    exporter = OTLPLogExporter(**_endpoint("LOGS", protocol))
+    if made is not None:
+        made.append(exporter)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider
