@@ -196,16 +196,24 @@ class Filters:
 
 
 def _private(path: str) -> None:
-    """Create ``path`` 0600 if missing; tighten it (and -wal/-shm) if looser."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    """Create ``path`` 0600 if missing; tighten it (and -wal/-shm) if looser.
+
+    Only ``chmod`` once the file exists: closing any descriptor of a database file drops
+    every POSIX lock this process holds on it (SQLite's included), and a writer closing
+    elsewhere would then take itself for the last user and delete the write-ahead log
+    this process is still reading."""
+    if not os.path.exists(path):
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it just now
     for p in (path, path + "-wal", path + "-shm"):
         try:
             mode = os.stat(p).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                os.chmod(p, 0o600)
         except FileNotFoundError:
             continue
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            os.chmod(p, 0o600)
 
 
 class Store:

@@ -364,6 +364,27 @@ class Checkpointer:
         self.conn.close()
 
 
+def exclusive(db: str, timeout_s: float = 15.0) -> Optional[Any]:
+    """Hold ``<db>.writer-lock`` for this process's life, so that there is one writer per
+    database: a collector started again after ``kill -9`` waits here until the old writer,
+    which sees its input close, has finished (two would roll the same calls up twice)."""
+    if db == ":memory:":
+        return None
+    import fcntl
+
+    fd = os.open(db + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise RuntimeError(f"another writer holds {db} (a collector is running on it)") from None
+            time.sleep(0.05)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     options = json.loads((argv or sys.argv[1:])[0])
     # Rows come and go by the hundred thousand and hold no reference cycles: collecting
@@ -377,6 +398,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     widen_pipe(out.fileno())
     sys.stdout = sys.stderr  # nothing but frames on the real stdout
     try:
+        lock = exclusive(options["db"])
         store = Store(options["db"], durable=options.get("durable", False), checkpoints_elsewhere=True)
     except Exception as exc:  # noqa: BLE001 - the collector shows it
         write_frame(out, ("failed", f"{type(exc).__name__}: {exc}"))
@@ -399,6 +421,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if checkpointer is not None:
             checkpointer.stop()
         store.close()
+        if lock is not None:
+            os.close(lock)
     return 0
 
 
