@@ -242,3 +242,12 @@ def test_durable_syncs_every_commit(tmp_path):
         assert c.writer.stats["synchronous"] == 2  # FULL: each acknowledged commit is on disk
         send(c, [span_pb()])
         assert get(c.ui_url + "/api/stats")["total"]["calls"] == 1
+
+
+@pytest.mark.slow
+def test_a_second_collector_on_the_same_database_gives_up_saying_why(tmp_path):
+    from genai_tap_collector.configfile import ConfigError
+
+    with Collector(tmp_path / "shared.db", otlp_port=0, ui_port=0):
+        with pytest.raises(ConfigError, match="another writer holds .*shared.db"):
+            Collector(tmp_path / "shared.db", otlp_port=0, ui_port=0).start()
