@@ -36,6 +36,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import struct
 import subprocess
@@ -556,10 +557,7 @@ def main() -> int:
     finally:
         collector.stop()
         if tmp and not args.keep:
-            for s in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(db + s)
-            os.rmdir(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
         elif tmp:
             print(f"database kept at {db}")
     return 0
