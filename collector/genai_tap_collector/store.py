@@ -160,8 +160,8 @@ CALL_COLUMNS = ("id, trace_id, span_id, name, start_ns, end_ns, app, operation, 
                 "output_tokens, cache_read, cache_write, error, error_type, error_message, notes, body")
 
 
-class SchemaError(RuntimeError):
-    """The database was written by a collector with another storage format."""
+class SchemaError(sqlite3.DatabaseError):
+    """The database was written by a collector with another storage format (or is not one)."""
 
 
 class Filters:
@@ -223,6 +223,8 @@ class Store:
         self.durable = durable
         self.checkpoints_elsewhere = checkpoints_elsewhere
         if self.path != ":memory:":
+            if os.path.exists(self.path):
+                self._check_format()  # before anything touches the file
             Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _private(self.path)
         self._write_lock = threading.Lock()
@@ -252,20 +254,32 @@ class Store:
             conn.execute("PRAGMA query_only=1")
         return conn
 
+    def _check_format(self, conn: Optional[sqlite3.Connection] = None) -> bool:
+        """True for a database of this format, False for an empty one; SchemaError else.
+        Reads only (a plain connection, no journal mode set), so a refused file is left as it is."""
+        own = conn is None
+        conn = conn or sqlite3.connect(self.path, timeout=30.0)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row[0]) if row and str(row[0]).isdigit() else 0
+                if version != SCHEMA_VERSION:
+                    raise SchemaError(
+                        f"{self.path} was written by a genai-tap collector with storage format {version}; this one "
+                        f"uses format {SCHEMA_VERSION} and does not convert it. Move the file away (it is left "
+                        "untouched) or pass --db with another path.")
+                return True
+            if tables:
+                raise SchemaError(f"{self.path} is not a genai-tap collector database (it has other tables)")
+            return False
+        finally:
+            if own:
+                conn.close()
+
     def _create(self) -> None:
         conn = self._writer
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "meta" in tables:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version != SCHEMA_VERSION:
-                raise SchemaError(
-                    f"{self.path} was written by a genai-tap collector with storage format {version}; this one uses "
-                    f"format {SCHEMA_VERSION} and does not convert it. Move the file away (it is left untouched) or "
-                    "pass --db with another path.")
-        elif tables:
-            raise SchemaError(f"{self.path} is not a genai-tap collector database (it has other tables)")
-        else:
+        if not self._check_format(conn):
             # a new file: 16 KiB pages (the page size of a WAL database is fixed once it has content)
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA page_size=16384")

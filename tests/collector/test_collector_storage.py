@@ -251,3 +251,48 @@ def test_a_second_collector_on_the_same_database_gives_up_saying_why(tmp_path):
     with Collector(tmp_path / "shared.db", otlp_port=0, ui_port=0):
         with pytest.raises(ConfigError, match="another writer holds .*shared.db"):
             Collector(tmp_path / "shared.db", otlp_port=0, ui_port=0).start()
+
+
+def test_a_database_of_another_format_is_refused_and_left_alone(tmp_path):
+    from genai_tap_collector.configfile import ConfigError
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(str(db))
+    conn.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                       "INSERT INTO meta VALUES ('schema_version', '1'); CREATE TABLE spans (id INTEGER PRIMARY KEY);")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(ConfigError, match="storage format 1; this one uses format"):
+        Collector(db, otlp_port=0, ui_port=0).start()
+    out = subprocess.run([sys.executable, "-m", "genai_tap.cli", "stats", "--db", str(db)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "storage format 1" in out.stderr and "Traceback" not in out.stderr
+    assert db.read_bytes() == before
+
+
+def test_orphans_wait_on_disk_then_go(tmp_path):
+    from genai_tap_collector.limits import Limits
+    from genai_tap_collector.otlp import traces
+    from genai_tap_collector.store import Store
+    from genai_tap_collector.writer import Writer
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    store = Store(tmp_path / "orphans.db")
+    writer = Writer(store, orphan_seconds=0.5, orphan_limit=3)
+    writer.recover()
+
+    def orphans() -> int:
+        return store.query("SELECT COUNT(*) FROM spans WHERE orphan = 1")[0][0]
+
+    batch = traces(ExportTraceServiceRequest.FromString(request_pb([span_pb("GET /x", genai=False) for _ in range(5)])),
+                   Limits())
+    assert writer.commit([(batch.calls, batch.spans, batch.resources, [])]) is None
+    assert orphans() == 5
+    writer.housekeeping()
+    assert orphans() == 3  # over the limit: the oldest go
+    time.sleep(0.6)
+    writer._next_orphans = 0
+    writer.housekeeping()
+    assert orphans() == 0  # past their time
+    store.close()
