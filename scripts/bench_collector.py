@@ -519,6 +519,7 @@ def main() -> int:
             ("Application summary JSON, model filter", f"/api/apps/{q(app)}?model={q(model)}"),
             ("Traces page", "/traces"), ("Traces JSON", "/api/traces"),
             ("Traces JSON, page 200", "/api/traces?page=200"),
+            ("Traces JSON, page 2000 (100,000 calls in)", "/api/traces?page=2000"),
             ("Traces JSON, after a deep cursor", f"/api/traces?cursor={q(cursor)}"),
             ("Traces JSON, app + model + errors", f"/api/traces?app={q(app)}&model={q(model)}&status=error"),
             ("Traces JSON, api filter", "/api/traces?api=InvokeModel"),

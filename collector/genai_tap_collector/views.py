@@ -43,7 +43,7 @@ MINUTE_NS = rollups.MINUTE_NS
 MAX_LIST = 200  # applications, models, APIs, error groups shown at once
 MAX_OPTIONS = 500  # entries of a filter menu
 MAX_PER_PAGE = 500
-MAX_OFFSET = 10_000  # beyond this, page with the cursor
+MAX_OFFSET = 100_000  # beyond this, page with the cursor
 MAX_TRACE_SPANS = 5000
 
 Row = Any  # sqlite3.Row, or a mapping with the same keys
