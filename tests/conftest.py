@@ -157,3 +157,13 @@ def _tap(monkeypatch: pytest.MonkeyPatch) -> Iterator[Telemetry]:
         genai_tap.uninstrument()
         set_tap(None)
         reset_config(None)
+
+
+@pytest.fixture(scope="session")
+def deterministic_emulator() -> Iterator[Any]:
+    """An emulator whose ids are derived from the request: the same call gets the same answer
+    (for comparing runs with and without genai-tap). Tests reset what they change."""
+    from genai_tap.emulator import Emulator
+
+    with Emulator(deterministic=True) as emu:
+        yield emu

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
 from genai_tap import semconv as sc
 
-from .support.apps import aws_env, run_app
+from .support.apps import aws_env, run_app, run_both
 
 APP = """
 import datetime, json, sys
@@ -67,14 +67,6 @@ CONTENT = ["Lyon", "vacation", "staff handbook", "remote work", "travel expenses
            "Hello from the genai-tap emulator", "Sunny", "Employees get", "According to"]
 
 
-@pytest.fixture(scope="module")
-def deterministic_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 def env_for(emulator: Any, otlp: Any, **extra: str) -> Dict[str, str]:
     env = aws_env(emulator.url)
     env.update(AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME=emulator.url, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
@@ -94,17 +86,9 @@ def shape(spans: List[Dict[str, Any]], span: Dict[str, Any]) -> Any:
 
 @pytest.mark.slow
 def test_every_api_under_genai_tap_run(deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
-    env = env_for(deterministic_emulator, otlp)
-    deterministic_emulator.reset()
-    bare = run_app(APP, env, tmp_path, traced=False)
-    bare_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    assert bare.returncode == 0, bare.stderr
-    deterministic_emulator.reset()
-    traced = run_app(APP, env, tmp_path, traced=True)
-    traced_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    assert traced.returncode == 0 and traced.stderr == "", traced.stderr
-    assert traced.stdout == bare.stdout  # every response field and event the app saw
-    assert traced_requests == bare_requests  # what Bedrock received, byte for byte
+    runs = run_both(APP, deterministic_emulator, env_for(deterministic_emulator, otlp), tmp_path)
+    runs.assert_same()  # every response field and event the app saw, every byte Bedrock received
+    assert runs.traced.returncode == 0 and runs.traced.stderr == "", runs.traced.stderr
 
     spans = otlp.wait_for(otlp.spans, 30)
     top = [s for s in spans if not s["parent_span_id"]]
@@ -192,16 +176,9 @@ asyncio.run(main())
 
 @pytest.mark.slow
 def test_an_async_app_under_genai_tap_run(deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
-    env = env_for(deterministic_emulator, otlp)
-    deterministic_emulator.reset()
-    bare = run_app(ASYNC_APP, env, tmp_path, traced=False)
-    bare_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    assert bare.returncode == 0, bare.stderr
-    deterministic_emulator.reset()
-    traced = run_app(ASYNC_APP, env, tmp_path, traced=True)
-    traced_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    assert traced.returncode == 0 and traced.stderr == "", traced.stderr
-    assert traced.stdout == bare.stdout and traced_requests == bare_requests
+    runs = run_both(ASYNC_APP, deterministic_emulator, env_for(deterministic_emulator, otlp), tmp_path)
+    runs.assert_same()
+    assert runs.traced.returncode == 0 and runs.traced.stderr == "", runs.traced.stderr
 
     spans = otlp.wait_for(otlp.spans, 14)
     top = {s["attributes"][sc.BEDROCK_API]: s for s in spans if not s["parent_span_id"]}

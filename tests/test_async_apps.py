@@ -19,13 +19,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
 from genai_tap import semconv as sc
 
-from .support.apps import GENAI_TAP, aws_env, run_app
+from .support.apps import GENAI_TAP, aws_env, run_app, run_both
 
 ASYNC_APP = """
 import asyncio, json, sys
@@ -223,30 +223,14 @@ asyncio.run(main())
 }
 
 
-@pytest.fixture(scope="module")
-def deterministic_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_same_output_with_and_without_genai_tap(name: str, deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
     env = aws_env(deterministic_emulator.url)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
-    deterministic_emulator.reset()
-    bare = run_app(APPS[name], env, tmp_path, traced=False)
-    bare_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    deterministic_emulator.reset()
-    traced = run_app(APPS[name], env, tmp_path, traced=True)
-    traced_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    assert "Traceback" not in bare.stderr, bare.stderr
-    assert traced.returncode == bare.returncode == 0
-    assert traced.stdout == bare.stdout and bare.stdout.strip()
-    assert traced.stderr == bare.stderr
-    assert traced_requests == bare_requests  # what Bedrock received, byte for byte
+    runs = run_both(APPS[name], deterministic_emulator, env, tmp_path)
+    runs.assert_same()
+    assert runs.bare.returncode == 0
     assert otlp.wait_for(otlp.spans), "the traced run produced spans"
 
 

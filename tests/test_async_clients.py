@@ -14,7 +14,7 @@ import gc
 import json
 import os
 import threading
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from opentelemetry import trace
@@ -37,19 +37,11 @@ EXPECTED_TEXT = "Hello from the genai-tap emulator. You said: Stream me a story"
 VOLATILE = {sc.AWS_REQUEST_ID, sc.RESPONSE_TIME_TO_FIRST_CHUNK, sc.RESPONSE_ID, "genai_tap.bedrock.latency_ms"}
 
 
-@pytest.fixture(scope="module")
-def det_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 @pytest.fixture
-def aio_env(det_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    det_emulator.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", det_emulator.url)
-    return det_emulator
+def aio_env(deterministic_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    deterministic_emulator.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", deterministic_emulator.url)
+    return deterministic_emulator
 
 
 def aio_client() -> Any:

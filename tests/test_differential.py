@@ -9,11 +9,11 @@ identical, and Bedrock must receive byte-identical requests.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from .support.apps import aws_env, run_app
+from .support.apps import aws_env, run_both
 
 PRELUDE = """
 import hashlib, json, sys
@@ -99,30 +99,10 @@ sys.exit(3)
 }
 
 
-@pytest.fixture(scope="module")
-def deterministic_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_same_output_with_and_without_genai_tap(name: str, deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
     env = aws_env(deterministic_emulator.url)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
-    deterministic_emulator.reset()
-    bare = run_app(APPS[name], env, tmp_path, traced=False)
-    bare_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-    deterministic_emulator.reset()
-    traced = run_app(APPS[name], env, tmp_path, traced=True)
-    traced_requests = [(r["path"], r["body"]) for r in deterministic_emulator.requests]
-
-    assert bare.stderr == "" or "Traceback" not in bare.stderr, bare.stderr
-    assert traced.returncode == bare.returncode
-    assert traced.stdout == bare.stdout
-    assert traced.stderr == bare.stderr
-    assert traced_requests == bare_requests  # what Bedrock received, byte for byte
-    assert bare.stdout.strip()
+    run_both(APPS[name], deterministic_emulator, env, tmp_path).assert_same()
     assert otlp.wait_for(otlp.spans), "the traced run produced spans"

@@ -32,22 +32,14 @@ MESSAGES = [{"role": "user", "content": [{"text": "Why is the sky blue?"}]}]
 VOLATILE = {sc.AWS_REQUEST_ID, sc.RESPONSE_TIME_TO_FIRST_CHUNK, sc.RESPONSE_ID, "genai_tap.bedrock.latency_ms"}
 
 
-@pytest.fixture(scope="module")
-def det_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 @pytest.fixture
-def det_client(aws: str, det_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def det_client(aws: str, deterministic_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A boto3 client of the deterministic emulator (the same answers to the same calls)."""
     import boto3
     from botocore.config import Config
 
-    det_emulator.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", det_emulator.url)
+    deterministic_emulator.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", deterministic_emulator.url)
     return boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
@@ -166,18 +158,18 @@ def test_the_shortcuts_fit_this_sdk() -> None:
 @pytest.mark.parametrize("temporality", ["cumulative", "delta"])
 @pytest.mark.parametrize("fallback", ["sdk spans", "sdk instruments", "finisher does not look", "all"])
 def test_each_fallback_exports_what_the_shortcut_does(
-    fallback: str, temporality: str, monkeypatch: pytest.MonkeyPatch, otlp: Receiver, det_client: Any, det_emulator: Any
+    fallback: str, temporality: str, monkeypatch: pytest.MonkeyPatch, otlp: Receiver, det_client: Any, deterministic_emulator: Any
 ) -> None:
     client = det_client
     env = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality}
-    fast = _export(monkeypatch, otlp, client, det_emulator, **env)
+    fast = _export(monkeypatch, otlp, client, deterministic_emulator, **env)
     if fallback in ("sdk spans", "all"):
         monkeypatch.setattr(otel, "own_spans_fit", lambda: False)
     if fallback in ("sdk instruments", "all"):
         monkeypatch.setattr(otel, "own_points_fit", lambda: False)
     if fallback in ("finisher does not look", "all"):
         monkeypatch.setattr(finisher_module, "current_frames", None)
-    slow = _export(monkeypatch, otlp, client, det_emulator, **env)
+    slow = _export(monkeypatch, otlp, client, deterministic_emulator, **env)
     assert slow[0] == fast[0]
     assert slow[1] == fast[1]
 
@@ -185,14 +177,14 @@ def test_each_fallback_exports_what_the_shortcut_does(
 @pytest.mark.slow
 @pytest.mark.parametrize("temporality", ["cumulative", "delta"])
 def test_own_counters_are_the_sdks_with_the_latest_conventions(
-    temporality: str, monkeypatch: pytest.MonkeyPatch, otlp: Receiver, det_client: Any, det_emulator: Any
+    temporality: str, monkeypatch: pytest.MonkeyPatch, otlp: Receiver, det_client: Any, deterministic_emulator: Any
 ) -> None:
     """With OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental genai-tap also aggregates counters."""
     env = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality, "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
-    fast = _export(monkeypatch, otlp, det_client, det_emulator, **env)
+    fast = _export(monkeypatch, otlp, det_client, deterministic_emulator, **env)
     assert any(key[0] == sc.METRIC_USAGE_INPUT_TOKENS and key[4] == "sum" for key, _ in fast[1])
     monkeypatch.setattr(otel, "own_points_fit", lambda: False)
-    slow = _export(monkeypatch, otlp, det_client, det_emulator, **env)
+    slow = _export(monkeypatch, otlp, det_client, deterministic_emulator, **env)
     assert slow[0] == fast[0]
     assert set(slow[1]) - set(fast[1]) == set(fast[1]) - set(slow[1]) == set()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from botocore.eventstream import EventStream
@@ -34,21 +34,13 @@ FAMILIES: Dict[str, Tuple[str, Dict[str, Any]]] = {
 EXPECTED_TEXT = "Hello from the genai-tap emulator. You said: Stream me a story"
 
 
-@pytest.fixture(scope="module")
-def stream_emulator() -> Iterator[Any]:
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        yield emu
-
-
 @pytest.fixture
-def sclient(stream_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def sclient(deterministic_emulator: Any, aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     import boto3
     from botocore.config import Config
 
-    stream_emulator.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", stream_emulator.url)
+    deterministic_emulator.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", deterministic_emulator.url)
     return boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1}))
 
 
@@ -112,9 +104,9 @@ def test_invoke_stream_full_consumption(family: str, sclient: Any, request: pyte
     assert span.status.status_code.name == "UNSET"
 
 
-def test_running_totals_are_not_added_up(sclient: Any, stream_emulator: Any, tap: Any) -> None:
+def test_running_totals_are_not_added_up(sclient: Any, deterministic_emulator: Any, tap: Any) -> None:
     """Titan and Llama send running totals per chunk; a peer sums them (36 instead of 9)."""
-    stream_emulator.stream_chunks = 10
+    deterministic_emulator.stream_chunks = 10
     events, _ = _consume(_invoke_stream(sclient, "titan"))
     chunks = [json.loads(e["chunk"]["bytes"]) for e in events]
     assert len(chunks) == 10
@@ -192,8 +184,8 @@ def test_early_break_after_one_chunk(sclient: Any, request: pytest.FixtureReques
     assert sc.ERROR_TYPE not in a
 
 
-def test_partial_output_on_break_mid_text(sclient: Any, stream_emulator: Any, tap: Any) -> None:
-    stream_emulator.stream_chunks = 6
+def test_partial_output_on_break_mid_text(sclient: Any, deterministic_emulator: Any, tap: Any) -> None:
+    deterministic_emulator.stream_chunks = 6
     got = []
     for event in _converse_stream(sclient):
         got.append(event)
@@ -217,9 +209,9 @@ def test_close_before_the_first_chunk(sclient: Any, tap: Any) -> None:
 
 
 @pytest.mark.parametrize("error", ["modelStreamErrorException", "throttlingException", "validationException", "internalServerException", "serviceUnavailableException"])
-def test_error_event_mid_stream(error: str, sclient: Any, stream_emulator: Any, request: pytest.FixtureRequest) -> None:
+def test_error_event_mid_stream(error: str, sclient: Any, deterministic_emulator: Any, request: pytest.FixtureRequest) -> None:
     def make() -> Any:
-        stream_emulator.add_fault(error, after=3, operation="converse-stream")
+        deterministic_emulator.add_fault(error, after=3, operation="converse-stream")
         return _converse_stream(sclient)
 
     (bare, bare_exc), (traced, exc), tap = _bare_then_traced(request, make)
@@ -233,16 +225,16 @@ def test_error_event_mid_stream(error: str, sclient: Any, stream_emulator: Any, 
     assert tap.metric_points()["gen_ai.client.operation.duration"][0].attributes[sc.ERROR_TYPE] == error
 
 
-def test_error_event_in_invoke_stream(sclient: Any, stream_emulator: Any, tap: Any) -> None:
-    stream_emulator.add_fault("modelStreamErrorException", after=2, operation="invoke-with-response-stream")
+def test_error_event_in_invoke_stream(sclient: Any, deterministic_emulator: Any, tap: Any) -> None:
+    deterministic_emulator.add_fault("modelStreamErrorException", after=2, operation="invoke-with-response-stream")
     events, exc = _consume(_invoke_stream(sclient, "claude"))
     assert exc is not None and len(events) == 2
     assert tap.span().attributes[sc.ERROR_TYPE] == "modelStreamErrorException"
 
 
-def test_dropped_connection_mid_stream(sclient: Any, stream_emulator: Any, request: pytest.FixtureRequest) -> None:
+def test_dropped_connection_mid_stream(sclient: Any, deterministic_emulator: Any, request: pytest.FixtureRequest) -> None:
     def make() -> Any:
-        stream_emulator.add_fault("drop", after=4, operation="invoke-with-response-stream")
+        deterministic_emulator.add_fault("drop", after=4, operation="invoke-with-response-stream")
         return _invoke_stream(sclient, "nova")
 
     (bare, bare_exc), (traced, exc), tap = _bare_then_traced(request, make)
@@ -279,8 +271,8 @@ def test_iterator_dropped_mid_stream(sclient: Any, tap: Any) -> None:
     assert sc.STREAM_ABANDONED not in span.attributes
 
 
-def test_stream_is_transparent(sclient: Any, tap: Any, stream_emulator: Any) -> None:
-    stream_emulator.stream_chunks = 5
+def test_stream_is_transparent(sclient: Any, tap: Any, deterministic_emulator: Any) -> None:
+    deterministic_emulator.stream_chunks = 5
     response = sclient.converse_stream(modelId="amazon.nova-lite-v1:0", messages=NOVA_MSGS)
     stream = response["stream"]
     assert isinstance(stream, EventStream)
@@ -293,10 +285,10 @@ def test_stream_is_transparent(sclient: Any, tap: Any, stream_emulator: Any) -> 
     assert len(rest) == 7 and tap.span()  # messageStart, 5 deltas, blockStop, messageStop, metadata
 
 
-def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, stream_emulator: Any) -> None:
+def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, deterministic_emulator: Any) -> None:
     """Until the stream ends the proxy holds, per text delta, the text alone (a string the garbage
     collector never walks), not botocore's nested event dicts; the output is still complete."""
-    stream_emulator.stream_chunks = 20
+    deterministic_emulator.stream_chunks = 20
     stream = _converse_stream(sclient)
     events = list(stream)
     held = watched(stream).seen
@@ -309,7 +301,7 @@ def test_text_deltas_are_held_as_strings(sclient: Any, tap: Any, stream_emulator
 
 
 def test_without_content_capture_the_text_deltas_are_not_read(
-    sclient: Any, tap_no_content: Any, stream_emulator: Any, monkeypatch: pytest.MonkeyPatch
+    sclient: Any, tap_no_content: Any, deterministic_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Content capture off: the finisher does not read the held text deltas (the reply is not
     recorded); only the first one's arrival counts, as the time to the first chunk."""
@@ -319,7 +311,7 @@ def test_without_content_capture_the_text_deltas_are_not_read(
     read: List[Any] = []
     original = reader.read
     monkeypatch.setattr(reader, "read", lambda rec, state, kept: (read.append(kept), original(rec, state, kept)))
-    stream_emulator.stream_chunks = 6
+    deterministic_emulator.stream_chunks = 6
     stream = _converse_stream(sclient)
     events = list(stream)
     span = tap_no_content.span()
@@ -396,8 +388,8 @@ def test_stream_consumed_in_another_thread(sclient: Any, tap: Any) -> None:
     assert a[sc.STREAM_CHUNKS] == len(events) and sc.STREAM_STOPPED_EARLY not in a
 
 
-def test_32_threads_streaming_at_once(stream_emulator: Any, sclient: Any, tap: Any) -> None:
-    stream_emulator.chunk_delay_ms = 2
+def test_32_threads_streaming_at_once(deterministic_emulator: Any, sclient: Any, tap: Any) -> None:
+    deterministic_emulator.chunk_delay_ms = 2
     barrier = threading.Barrier(32)
     results: Dict[int, Any] = {}
 
@@ -420,9 +412,9 @@ def test_32_threads_streaming_at_once(stream_emulator: Any, sclient: Any, tap: A
     assert inputs == sorted(f"thread {i}" for i in range(32))
 
 
-def test_stream_metrics(sclient: Any, stream_emulator: Any, tap: Any) -> None:
-    stream_emulator.stream_chunks = 20
-    stream_emulator.chunk_delay_ms = 5
+def test_stream_metrics(sclient: Any, deterministic_emulator: Any, tap: Any) -> None:
+    deterministic_emulator.stream_chunks = 20
+    deterministic_emulator.chunk_delay_ms = 5
     _consume(_converse_stream(sclient))
     points = tap.metric_points()
     ttfc = points[sc.METRIC_TIME_TO_FIRST_CHUNK][0]
@@ -462,11 +454,11 @@ print("".join(pieces))
 
 
 @pytest.mark.slow
-def test_langchain_chat_bedrock_converse_streaming_under_genai_tap_run(stream_emulator: Any, otlp: Any, tmp_path: Any) -> None:
+def test_langchain_chat_bedrock_converse_streaming_under_genai_tap_run(deterministic_emulator: Any, otlp: Any, tmp_path: Any) -> None:
     """An unmodified LangChain app (langchain-aws), streaming, under ``genai-tap run``."""
     from .support.apps import aws_env, run_app
 
-    env = aws_env(stream_emulator.url)
+    env = aws_env(deterministic_emulator.url)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
     bare = run_app(LANGCHAIN_APP, env, tmp_path, traced=False)
     traced = run_app(LANGCHAIN_APP, env, tmp_path, traced=True)
@@ -512,7 +504,7 @@ def _stable(span: Any) -> Dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["complete", "close", "error event", "invoke stream"])
 def test_the_public_proxy_exports_what_the_in_place_watch_does(
-    how: str, sclient: Any, stream_emulator: Any, tap: Any, monkeypatch: pytest.MonkeyPatch
+    how: str, sclient: Any, deterministic_emulator: Any, tap: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stream genai-tap does not know is watched through a proxy that uses only public
     methods; for the same calls it must export exactly the same spans and metrics."""
@@ -523,7 +515,7 @@ def test_the_public_proxy_exports_what_the_in_place_watch_does(
             _consume(_invoke_stream(sclient, "claude"))
             return
         if how == "error event":
-            stream_emulator.add_fault("modelStreamErrorException", after=3, operation="converse-stream")
+            deterministic_emulator.add_fault("modelStreamErrorException", after=3, operation="converse-stream")
         stream = _converse_stream(sclient)
         if how == "close":
             next(iter(stream))

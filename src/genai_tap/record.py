@@ -57,6 +57,18 @@ def media_part(modality: str, mime_type: Optional[str] = None, uri: Optional[str
     return part
 
 
+def json_value(value: Any) -> Any:
+    """A value that may be JSON text (tool arguments or results): decoded if it is, else as it is."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def message(role: str, parts: List[Part]) -> Message:
     return {"role": role, "parts": parts}
 

@@ -16,7 +16,7 @@ import aioboto3  # noqa: F401  (this virtualenv has it)
 
 from genai_tap import semconv as sc
 
-from ..support.apps import aws_env, run_app
+from ..support.apps import aws_env, run_both
 
 APP = """
 import asyncio, json
@@ -39,23 +39,12 @@ asyncio.run(main())
 """
 
 
-def test_an_aioboto3_app_is_traced_and_sees_the_same(emulator: Any, otlp: Any, tmp_path: Path) -> None:
-    env = aws_env(emulator.url)
+def test_an_aioboto3_app_is_traced_and_sees_the_same(deterministic_emulator: Any, otlp: Any, tmp_path: Path) -> None:
+    env = aws_env(deterministic_emulator.url)
     env.update(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url, OTEL_SERVICE_NAME="aioboto3-app")
-    emulator.deterministic = True
-    try:
-        emulator.reset()
-        bare = run_app(APP, env, tmp_path, traced=False)
-        bare_requests = [(r["path"], r["body"]) for r in emulator.requests]
-        emulator.reset()
-        traced = run_app(APP, env, tmp_path)
-        traced_requests = [(r["path"], r["body"]) for r in emulator.requests]
-    finally:
-        emulator.deterministic = False
-    assert bare.returncode == traced.returncode == 0, traced.stderr
-    assert traced.stdout == bare.stdout and "AioEventStream" in traced.stdout
-    assert traced.stderr == bare.stderr == ""
-    assert traced_requests == bare_requests
+    runs = run_both(APP, deterministic_emulator, env, tmp_path)
+    runs.assert_same()
+    assert runs.traced.returncode == 0 and runs.traced.stderr == "" and "AioEventStream" in runs.traced.stdout
     spans = sorted(otlp.wait_for(otlp.spans, 3), key=lambda s: s["attributes"][sc.BEDROCK_API])
     assert [s["attributes"][sc.BEDROCK_API] for s in spans] == ["Converse", "ConverseStream", "InvokeModel"]
     assert spans[0]["status_code"] == 2 and spans[0]["attributes"][sc.ERROR_TYPE] == "ValidationException"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 GENAI_TAP = [sys.executable, "-m", "genai_tap.cli"]
@@ -56,3 +56,32 @@ def run_app(
     if traced:
         cmd = GENAI_TAP + ["run"] + cmd
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
+
+
+class Runs:
+    """An app run without and then with genai-tap, and what the emulator received each time."""
+
+    def __init__(self, bare: subprocess.CompletedProcess, traced: subprocess.CompletedProcess,
+                 bare_requests: List[tuple], traced_requests: List[tuple]) -> None:
+        self.bare, self.traced = bare, traced
+        self.bare_requests, self.traced_requests = bare_requests, traced_requests
+
+    def assert_same(self) -> None:
+        """The differential promise: same stdout, stderr and exit code, byte-identical requests."""
+        assert "Traceback" not in self.bare.stderr, self.bare.stderr
+        assert self.traced.returncode == self.bare.returncode, self.traced.stderr
+        assert self.traced.stdout == self.bare.stdout and self.bare.stdout.strip()
+        assert self.traced.stderr == self.bare.stderr
+        assert self.traced_requests == self.bare_requests  # what Bedrock received, byte for byte
+
+
+def run_both(source: str, emulator: Any, env: Dict[str, str], tmp_path: Path, **kwargs: Any) -> Runs:
+    """Run ``source`` without genai-tap, then under ``genai-tap run``, against ``emulator``
+    (a deterministic one: the same request gets the same answer)."""
+    results = []
+    for traced in (False, True):
+        emulator.reset()
+        proc = run_app(source, env, tmp_path, traced=traced, **kwargs)
+        results.append((proc, [(r["path"], r["body"]) for r in emulator.requests]))
+    (bare, bare_requests), (traced_proc, traced_requests) = results
+    return Runs(bare, traced_proc, bare_requests, traced_requests)

@@ -13,11 +13,10 @@ Formats are found through the ``genai_tap.bedrock_formats`` entry-point group
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from genai_tap.record import CallRecord, ModelRef, Part, message, text_part
+from genai_tap.record import CallRecord, ModelRef, Part, json_value, message, text_part
 from genai_tap.semconv import OP_CHAT, finish_reason
 
 ENTRY_POINT_GROUP = "genai_tap.bedrock_formats"
@@ -190,14 +189,8 @@ def copy_params(rec: CallRecord, source: Any, names: Mapping[str, str]) -> None:
             continue
 
 
-def parse_arguments(value: Any) -> Any:
-    """Tool-call arguments: a JSON string becomes an object; anything else stays."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+#: Tool-call arguments: a JSON string becomes an object; anything else stays.
+parse_arguments = json_value
 
 
 def mime_type(modality: str, fmt: Optional[str]) -> Optional[str]:

@@ -21,7 +21,7 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..record import CONTENT_PARAMS
+from ..record import CONTENT_PARAMS, json_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..record import CallRecord, Message, Part
@@ -308,14 +308,8 @@ def value_of(rec: "CallRecord", output: bool) -> Any:
     return messages
 
 
-def tool_io(value: Any) -> Any:
-    """A tool's arguments or result as LLM Observability shows it: JSON text is shown as its value."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+#: A tool's arguments or result as LLM Observability shows it: JSON text is shown as its value.
+tool_io = json_value
 
 
 def retrieved(rec: "CallRecord") -> List[Dict[str, Any]]:
