@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from genai_tap import semconv as sc
-from genai_tap_bedrock.formats import parse_arguments
+from genai_tap.record import json_value
 
 PREVIEW_CHARS = 120
 
@@ -38,8 +38,8 @@ def text_parts(parts: Any) -> List[str]:
 
 
 #: Content attributes are JSON strings; a value that is not JSON stays as it is
-#: (the same rule the Bedrock plugin applies to tool-call arguments).
-json_value = parse_arguments
+#: (genai_tap.record's rule, the one the Bedrock plugin applies to tool-call arguments).
+__all__ = ["json_value", "prompt_preview", "conversation", "parameters", "text_parts"]
 
 
 def conversation(attrs: Dict[str, Any]) -> Dict[str, Any]:
