@@ -33,6 +33,7 @@ def test_app_to_emulator_to_collector_to_ui_and_cli(tmp_path):
             assert line, f"the collector exited: {banner}"
             banner += line
         otlp = re.search(r"OTLP_ENDPOINT=(http://[0-9.:]+)", banner).group(1)
+        grpc = re.search(r"OTLP_PROTOCOL=grpc: OTEL_EXPORTER_OTLP_ENDPOINT=(http://[0-9.:]+)", banner).group(1)
         ui = re.search(r"web UI:\s+(http://[0-9.:]+)", banner).group(1)
         with Emulator() as emu:
             env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
@@ -42,8 +43,17 @@ def test_app_to_emulator_to_collector_to_ui_and_cli(tmp_path):
                                  env=env, capture_output=True, text=True, timeout=120)
             assert run.returncode == 0, run.stderr
             assert "failed as planned: ValidationException" in run.stdout
-        apps = wait_for(lambda: get(ui + "/api/apps")["apps"], "the demo's calls")
-        assert [(a["app"], a["calls"], a["errors"]) for a in apps] == [("demo-shop", 4, 1)]
+            # the same app with an SDK that exports over gRPC (OpenTelemetry's other default)
+            grpc_env = dict(env, OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_EXPORTER_OTLP_ENDPOINT=grpc,
+                            OTEL_SERVICE_NAME="grpc-shop")
+            run = subprocess.run([sys.executable, "-m", "genai_tap.cli", "run", sys.executable, str(HERE / "demo_app.py")],
+                                 env=grpc_env, capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0 and run.stderr == "", run.stderr
+        def both_apps():
+            apps = get(ui + "/api/apps")["apps"]
+            return apps if sorted(a["calls"] for a in apps) == [4, 4] else None
+        apps = wait_for(both_apps, "both apps' calls")
+        assert sorted((a["app"], a["calls"], a["errors"]) for a in apps) == [("demo-shop", 4, 1), ("grpc-shop", 4, 1)]
         calls = get(ui + "/api/traces?app=demo-shop")["items"]
         assert sorted(c["base_model"] for c in calls) == [
             "amazon.no-such-model-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0",
@@ -57,7 +67,8 @@ def test_app_to_emulator_to_collector_to_ui_and_cli(tmp_path):
         assert detail["spans"][0]["conversation"]["system"] == [{"type": "text", "content": "Answer in one word."}]
         wait_for(lambda: get(ui + "/api/health")["received"]["metric_points"], "the demo's metrics")
 
-        stats = json.loads(subprocess.run([sys.executable, "-m", "genai_tap.cli", "stats", "--db", str(db), "--json"],
+        stats = json.loads(subprocess.run([sys.executable, "-m", "genai_tap.cli", "stats", "--db", str(db), "--json",
+                                           "--app", "demo-shop"],
                                           capture_output=True, text=True, timeout=60, check=True).stdout)
         assert stats["total"]["calls"] == 4 and stats["total"]["errors"] == 1
         assert {m["model"] for m in stats["models"]} == {
