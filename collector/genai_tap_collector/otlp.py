@@ -291,7 +291,7 @@ def base_model(base_id: Optional[str], model: Optional[str]) -> Optional[str]:
 _WANTED = {
     sc.OPERATION_NAME: 0, sc.REQUEST_MODEL: 1, sc.RESPONSE_MODEL: 2, sc.MODEL_BASE_ID: 3, sc.BEDROCK_API: 4,
     sc.USAGE_INPUT_TOKENS: 5, sc.USAGE_OUTPUT_TOKENS: 6, sc.USAGE_CACHE_READ_INPUT_TOKENS: 7,
-    sc.USAGE_CACHE_WRITE_INPUT_TOKENS: 8, sc.ERROR_TYPE: 9, ML_APP: 10,
+    sc.USAGE_CACHE_WRITE_INPUT_TOKENS: 8, sc.USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST: 8, sc.ERROR_TYPE: 9, ML_APP: 10,
 }
 _ZERO16, _ZERO8 = bytes(16), bytes(8)
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})

@@ -86,7 +86,7 @@ class Sender:
     def call(self, model: str, latency_ms: float = 100.0, input_tokens: int = 100, output_tokens: int = 20,
              error: Optional[str] = None, at_ms: float = 0.0, prompt: str = "What is the capital of France?",
              cache_read: int = 0, cache_write: int = 0, parent: Any = None, child: bool = False,
-             extra: Optional[Dict[str, Any]] = None) -> Any:
+             extra: Optional[Dict[str, Any]] = None, cache_write_name: str = sc.USAGE_CACHE_WRITE_INPUT_TOKENS) -> Any:
         start = self.t0 + int(at_ms * MS)
         attrs: Dict[str, Any] = {
             sc.OPERATION_NAME: sc.OP_CHAT, sc.PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK, sc.REQUEST_MODEL: model,
@@ -95,7 +95,7 @@ class Sender:
         }
         if error is None:
             attrs.update({sc.USAGE_INPUT_TOKENS: input_tokens, sc.USAGE_OUTPUT_TOKENS: output_tokens,
-                          sc.USAGE_CACHE_READ_INPUT_TOKENS: cache_read, sc.USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write})
+                          sc.USAGE_CACHE_READ_INPUT_TOKENS: cache_read, cache_write_name: cache_write})
         else:
             attrs[sc.ERROR_TYPE] = error
         attrs.update(extra or {})

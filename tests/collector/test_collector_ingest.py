@@ -61,6 +61,19 @@ def _request_json(sender, hex_ids: bool) -> bytes:
 
 
 @pytest.mark.slow
+def test_cache_writes_under_either_name(collector, sender_for):
+    """v1.41's ``cache_creation`` name and the name the latest conventions use (genai-tap's opt-in)."""
+    s = sender_for(collector)
+    s.call("anthropic.claude-3-5-haiku-20241022-v1:0", cache_read=40, cache_write=10)
+    s.call("anthropic.claude-3-5-haiku-20241022-v1:0", cache_read=40, cache_write=20, at_ms=1000,
+           cache_write_name=sc.USAGE_CACHE_WRITE_INPUT_TOKENS_LATEST)
+    calls = get(collector.ui_url + "/api/traces")["items"]
+    written = sorted(get(f"{collector.ui_url}/api/traces/{c['trace_id']}")["spans"][0]["cache_write_tokens"] for c in calls)
+    assert written == [10, 20]
+    assert get(collector.ui_url + "/api/stats")["total"]["cache_write_tokens"] == 30
+
+
+@pytest.mark.slow
 def test_json_bodies_with_base64_or_hex_ids_plain_or_gzip(collector, sender_for):
     for i, (hex_ids, gz) in enumerate([(False, False), (True, False), (True, True)]):
         s = sender_for(None, app=f"json-app-{i}")

@@ -1008,12 +1008,9 @@ class Run:
 
 def _invoke(inline: bool) -> Callable[[Any, Dict[str, str], bytes], None]:
     def handle(handler: Any, params: Dict[str, str], raw: bytes) -> None:
-        try:
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError
-        except ValueError:
-            return handler.send_error_shape("ValidationException", "Malformed request body.")
+        body = handler.json_object(raw)
+        if body is None:
+            return None
         try:
             ask = Ask(inline, params, body)
             scenario = choose(ask)  # before the answer starts: a request it cannot read gets a 400, not a broken stream

@@ -384,12 +384,9 @@ def apply(guard: Guard, body: Body) -> Body:
 
 
 def _apply_route(handler: Any, params: Dict[str, str], raw: bytes) -> None:
-    try:
-        body = json.loads(raw or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
-        return handler.send_error_shape("ValidationException", "Malformed request body.")
+    body = handler.json_object(raw)
+    if body is None:
+        return None
     try:
         guard = Guard(params["guardrailIdentifier"], params["guardrailVersion"])
         answer = apply(guard, body)

@@ -288,19 +288,8 @@ def generate(body: Body) -> Generation:
 # --------------------------------------------------------------------------- routes
 
 
-def _parse(handler: Any, raw: bytes) -> Optional[Body]:
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        handler.send_error_shape("ValidationException", "Malformed request body.")
-        return None
-    return body
-
-
 def _retrieve_route(handler: Any, params: Dict[str, str], raw: bytes) -> None:
-    body = _parse(handler, raw)
+    body = handler.json_object(raw)
     if body is None:
         return
     try:
@@ -311,7 +300,7 @@ def _retrieve_route(handler: Any, params: Dict[str, str], raw: bytes) -> None:
 
 
 def _rag_route(handler: Any, params: Dict[str, str], raw: bytes) -> None:
-    body = _parse(handler, raw)
+    body = handler.json_object(raw)
     if body is None:
         return
     try:
@@ -340,7 +329,7 @@ def stream_events(generation: Generation, chunks: Optional[int]) -> List[bytes]:
 
 
 def _rag_stream_route(handler: Any, params: Dict[str, str], raw: bytes) -> None:
-    body = _parse(handler, raw)
+    body = handler.json_object(raw)
     if body is None:
         return
     try:

@@ -330,6 +330,17 @@ class _Handler(BaseHTTPRequestHandler):
         body.update({k: v for k, v in extra.items() if v is not None})
         self.send_json(status, body, {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/{namespace}/"})
 
+    def json_object(self, raw: bytes) -> Optional[Dict[str, Any]]:
+        """The request body as a JSON object; anything else is answered with a ValidationException (None)."""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self.send_error_shape("ValidationException", "Malformed request body.")
+            return None
+        return body
+
     def drop(self) -> None:
         """Close the connection without a response (a reset, as botocore sees it)."""
         self.close_connection = True
