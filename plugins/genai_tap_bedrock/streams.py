@@ -206,13 +206,26 @@ def watch(stream: Any, call: Call, reader: Reader) -> Any:
 
 def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
     """How to watch ``stream`` in place, or None if it is not a stream genai-tap knows."""
-    import inspect
-
     cls = type(stream)
-    if cls.__module__ not in ("botocore.eventstream", "aiobotocore.eventstream") or cls.__name__ not in ("EventStream", "AioEventStream"):
+    try:
+        hook = _hooks[cls]
+    except KeyError:
+        hook = _hook_for(cls)
+        if len(_hooks) < 64:
+            _hooks[cls] = hook
+    if hook is None:
         return None
     attrs = getattr(stream, "__dict__", None)
     if not isinstance(attrs, dict) or "_event_generator" not in attrs or "_raw_stream" not in attrs:
+        return None
+    return hook
+
+
+def _hook_for(cls: type) -> "Optional[Callable[[Any, Call, Reader], None]]":
+    """The in-place hook for streams of class ``cls`` (checked once per class), or None."""
+    import inspect
+
+    if cls.__module__ not in ("botocore.eventstream", "aiobotocore.eventstream") or cls.__name__ not in ("EventStream", "AioEventStream"):
         return None
     make, parse = getattr(cls, "_create_raw_event_generator", None), getattr(cls, "_parse_event", None)
     if not callable(parse):
@@ -222,6 +235,9 @@ def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
     if inspect.isasyncgenfunction(make) and inspect.iscoroutinefunction(parse):
         return _hook_async
     return None
+
+
+_hooks: "Dict[type, Optional[Callable[[Any, Call, Reader], None]]]" = {}
 
 
 class _StandIn:
