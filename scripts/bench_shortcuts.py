@@ -9,9 +9,6 @@
   finisher's), for a Converse record of the usual size, both ways, CPU time of this thread.
 * **own aggregation**: genai-tap aggregates its metrics itself instead of recording into SDK
   instruments. Measured: one call's ``record`` both ways (three to five measurements).
-* **the finisher's look at the app's thread** (``sys._current_frames``, Python 3.12 and newer):
-  the app's latency per Converse call against the emulator (in a process of its own), with the
-  finisher looking and not, in alternating blocks; the median of the blocks' medians.
 
 CPU figures are medians over rounds of ``--calls`` calls (``thread_time``). Run it on a quiet
 machine for figures worth quoting; on a busy one it proves the script works.
@@ -22,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -69,10 +65,10 @@ def spans(calls: int, rounds: int) -> None:
 
     made = otel._own_tracer_provider
 
-    def provider(mp: Any) -> Any:  # genai-tap's own provider, exporting nowhere (the export is not measured)
+    def provider(mp: Any, exporters: Any = None) -> Any:  # genai-tap's own provider, exporting nowhere (the export is not measured)
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        tp, _ = made(mp)
+        tp, _ = made(mp, exporters)
         processor = BatchSpanProcessor(Drop(), max_queue_size=1_000_000, schedule_delay_millis=50)
         tp.add_span_processor(processor)
         return tp, processor
@@ -121,56 +117,18 @@ def metrics(calls: int, rounds: int) -> None:
         print(f"metrics {label:18} own {a:5.1f} µs   SDK instruments {b:5.1f} µs   gain {b - a:5.1f} µs a call")
 
 
-APP = r"""
-import os, statistics, sys, time, boto3
-from genai_tap import finisher
-client = boto3.client("bedrock-runtime")
-msgs = [{"role": "user", "content": [{"text": "Why is the sky blue?"}]}]
-frames = finisher.current_frames
-out = {"looking": [], "not looking": []}
-for r in range(int(sys.argv[2])):
-    for mode in ("looking", "not looking") if r % 2 == 0 else ("not looking", "looking"):  # the order alternates
-        finisher.current_frames = frames if mode == "looking" else None
-        times = []
-        for _ in range(int(sys.argv[1])):
-            t0 = time.perf_counter_ns()
-            client.converse(modelId="amazon.nova-lite-v1:0", messages=msgs)
-            times.append(time.perf_counter_ns() - t0)
-        out[mode].append(statistics.median(times) / 1000)
-for mode, meds in out.items():
-    print(f"finisher {mode:12} median call {statistics.median(meds):7.1f} µs")
-print(f"finisher gain: {statistics.median(out['not looking']) - statistics.median(out['looking']):.1f} µs a call")
-"""
-
-
-def finisher_look(calls: int, rounds: int) -> None:
-    if sys.version_info < (3, 12):
-        print(f"finisher: Python {sys.version_info[0]}.{sys.version_info[1]} does not look (3.12 and newer do); run this script "
-              "with .venv-py3.12/bin/python or .venv-py3.13/bin/python for this figure")
-        return
-    from genai_tap.emulator import Emulator
-
-    with Emulator(deterministic=True) as emu:
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
-                   AWS_ENDPOINT_URL_BEDROCK_RUNTIME=emu.url, OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
-        cmd = [sys.executable, "-m", "genai_tap.cli", "run", sys.executable, "-c", APP, str(calls), str(rounds)]
-        print(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600).stdout, end="")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--only", choices=["spans", "metrics", "finisher"], nargs="*")
+    parser.add_argument("--only", choices=["spans", "metrics"], nargs="*")
     args = parser.parse_args()
-    only = args.only or ["spans", "metrics", "finisher"]
+    only = args.only or ["spans", "metrics"]
     print(f"Python {sys.version.split()[0]}; {args.rounds} rounds of {args.calls} calls")
     if "spans" in only:
         spans(args.calls, args.rounds)
     if "metrics" in only:
         metrics(args.calls, args.rounds)
-    if "finisher" in only:
-        finisher_look(max(50, args.calls // 20), args.rounds)
     return 0
 
 
