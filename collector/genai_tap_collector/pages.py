@@ -464,7 +464,7 @@ def trace_page(t: Dict[str, Any]) -> str:
     calls = "".join(_call_card(s, m) for s, m in zip(spans, sums) if s["genai"])
     body = (
         f'<h1>Trace <span class="mono">{e(t["trace_id"])}</span></h1>'
-        f'<div class="sub">{e(fmt_time(t["start_ns"]))} · {fmt_ms(t["duration_ms"])} · {len(spans)} spans · '
+        f'<div class="sub">{e(fmt_time(t["start_ns"]))} · {fmt_ms(t["duration_ms"])} · {len(spans)} span{"" if len(spans) == 1 else "s"} · '
         f'{", ".join(app_link(a) for a in t["apps"])} · {calls_n} model call{"" if calls_n == 1 else "s"} · '
         f'tokens {fmt_int(tokens_in)} / {fmt_int(tokens_out)} · cost {total_cost}</div>'
         + span_tree(spans) + calls
