@@ -372,6 +372,21 @@ class Run:
         self.root = Who(ask, request_id, [ask.alias_arn])
 
     # ------------------------------------------------------------ event framing
+    def tool_observation(self, who: Who, result: str, clock_label: str) -> Optional[bytes]:
+        """The orchestration trace of an action group's answer (its observation)."""
+        meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span(clock_label))
+        return self.trace(
+            who,
+            "orchestrationTrace",
+            {
+                "observation": {
+                    "actionGroupInvocationOutput": {"metadata": meta, "text": result},
+                    "traceId": who.trace_id(),
+                    "type": "ACTION_GROUP",
+                }
+            },
+        )
+
     def trace(self, who: Who, kind: str, step: Body) -> Optional[bytes]:
         if not self.ask.trace:
             return None
@@ -630,18 +645,7 @@ class Run:
                 "returnControl", {"invocationId": invocation_id, "invocationInputs": [tool.return_control_input(ask.agent_id)]}
             )
             return
-        meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("action"))
-        yield self.trace(
-            root,
-            "orchestrationTrace",
-            {
-                "observation": {
-                    "actionGroupInvocationOutput": {"metadata": meta, "text": tool.result},
-                    "traceId": root.trace_id(),
-                    "type": "ACTION_GROUP",
-                }
-            },
-        )
+        yield self.tool_observation(root, tool.result, "action")
         root.step += 1
         if tool.kind == "function":
             answer = f"The weather: {tool.result}."
@@ -837,18 +841,7 @@ class Run:
                 }
             },
         )
-        meta = dict({"clientRequestId": replies.new_uuid()}, **self.clock.span("collab-action"))
-        yield self.trace(
-            child,
-            "orchestrationTrace",
-            {
-                "observation": {
-                    "actionGroupInvocationOutput": {"metadata": meta, "text": tool.result},
-                    "traceId": child.trace_id(),
-                    "type": "ACTION_GROUP",
-                }
-            },
-        )
+        yield self.tool_observation(child, tool.result, "collab-action")
         child.step += 1
         answer = f"{name} reports: {tool.result}."
         history.append(("user", tool.result))
