@@ -19,12 +19,9 @@ from genai_tap import semconv as sc
 
 from .support.apps import aws_env, run_app, run_both
 
-APP = """
-import datetime, json, sys
-import boto3
-
-agents = boto3.client("bedrock-agent-runtime")
-runtime = boto3.client("bedrock-runtime")
+#: the apps print responses with times and durations masked (they differ between runs)
+CLEAN = """
+import datetime
 
 def clean(value):
     if isinstance(value, datetime.datetime):
@@ -36,6 +33,14 @@ def clean(value):
     if isinstance(value, list):
         return [clean(v) for v in value]
     return value
+"""
+
+APP = CLEAN + """
+import json, sys
+import boto3
+
+agents = boto3.client("bedrock-agent-runtime")
+runtime = boto3.client("bedrock-runtime")
 
 def show(label, value):
     print(label, json.dumps(clean(value), sort_keys=True, default=str))
@@ -138,20 +143,9 @@ def test_content_off_no_text_in_any_exported_byte(emulator: Any, otlp: Any, tmp_
     assert all(s["attributes"][sc.USAGE_INPUT_TOKENS] > 0 for s in spans if s["name"].startswith("chat anthropic"))
 
 
-ASYNC_APP = """
-import asyncio, datetime, json
+ASYNC_APP = CLEAN + """
+import asyncio, json
 from aiobotocore.session import get_session
-
-def clean(value):
-    if isinstance(value, datetime.datetime):
-        return "<time>"
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode()
-    if isinstance(value, dict):
-        return {k: "<ms>" if k.endswith("TimeMs") else clean(v) for k, v in value.items() if k != "ResponseMetadata"}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
 
 async def main():
     session = get_session()
