@@ -71,6 +71,7 @@ from genai_tap.semconv import (
 )
 
 from . import blocks, guardrails, model_ids
+from .aws import as_text
 from .formats import anthropic, copy_params, parse_arguments
 from .retrieval import set_documents
 
@@ -109,10 +110,6 @@ def to_ns(value: Any) -> Optional[int]:
 
 def _int(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -212,7 +209,7 @@ class AgentTrace:
         """The collaborator of events whose caller chain was not seen invoked: invoked
         under another spelling of its ARN (found by name), or not seen invoked at all."""
         parent = self.agents.get(chain[:-1], self.top)
-        name = _str(part.get("collaboratorName"))
+        name = as_text(part.get("collaboratorName"))
         for known in list(self.agents.values()):
             if known.chain[:-1] == chain[:-1] and known.rec.agent_name == name and name is not None:
                 self.agents[chain] = known
@@ -226,13 +223,13 @@ class AgentTrace:
     def _identify(self, agent: Agent, part: Mapping[str, Any]) -> None:
         rec = agent.rec
         if rec.agent_id is None:
-            rec.agent_id = _str(part.get("agentId"))
+            rec.agent_id = as_text(part.get("agentId"))
         if rec.agent_alias_id is None:
-            rec.agent_alias_id = _str(part.get("agentAliasId"))
+            rec.agent_alias_id = as_text(part.get("agentAliasId"))
         if rec.agent_version is None:
-            rec.agent_version = _str(part.get("agentVersion"))
+            rec.agent_version = as_text(part.get("agentVersion"))
         if rec is not self.root and rec.conversation_id is None:
-            rec.conversation_id = _str(part.get("sessionId"))
+            rec.conversation_id = as_text(part.get("sessionId"))
 
     # ------------------------------------------------------------------ steps
 
@@ -298,7 +295,7 @@ class AgentTrace:
     def step_items(self, agent: Agent, kind: str, body: Mapping[str, Any], at: Time) -> None:
         container = self._container(agent, kind, at)
         if container is not agent.rec and body:
-            trace_id = next((_str(_map(v).get("traceId")) for v in body.values() if isinstance(v, Mapping)), None)
+            trace_id = next((as_text(_map(v).get("traceId")) for v in body.values() if isinstance(v, Mapping)), None)
             if AWS_BEDROCK_AGENT_TRACE_ID not in container.attributes:
                 _put(container, AWS_BEDROCK_AGENT_TRACE_ID, trace_id)
         for key, item in body.items():
@@ -308,11 +305,11 @@ class AgentTrace:
                     handler(self, agent, container, kind, item, at)
 
     def model_input(self, agent: Agent, container: CallRecord, kind: str, item: Mapping[str, Any], at: Time) -> None:
-        model = _str(item.get("foundationModel")) or ""
-        trace_id = _str(item.get("traceId"))
+        model = as_text(item.get("foundationModel")) or ""
+        trace_id = as_text(item.get("traceId"))
         step = self._step(container, OP_CHAT, at, request_model=model, model=model_ids.resolve(model) if model else None)
         _put(step, AWS_BEDROCK_AGENT_TRACE_ID, trace_id)
-        _put(step, AWS_BEDROCK_AGENT_PROMPT_TYPE, _str(item.get("type")))
+        _put(step, AWS_BEDROCK_AGENT_PROMPT_TYPE, as_text(item.get("type")))
         copy_params(step, item.get("inferenceConfiguration"), INFERENCE)
         if self.capture:
             step.system, step.input_messages = prompt(item.get("text"))
@@ -320,7 +317,7 @@ class AgentTrace:
         agent.models[trace_id] = step
 
     def model_output(self, agent: Agent, container: CallRecord, kind: str, item: Mapping[str, Any], at: Time) -> None:
-        trace_id = _str(item.get("traceId"))
+        trace_id = as_text(item.get("traceId"))
         step = agent.open.pop((trace_id, "model"), None)
         if step is None:  # an output without its input: a step of its own
             step = self._step(container, OP_CHAT, at)
@@ -351,7 +348,7 @@ class AgentTrace:
 
     def rationale(self, agent: Agent, container: CallRecord, kind: str, item: Mapping[str, Any], at: Time) -> None:
         """The model's stated reasoning: a reasoning part of that model call's output."""
-        step = agent.models.get(_str(item.get("traceId")))
+        step = agent.models.get(as_text(item.get("traceId")))
         text = item.get("text")
         if step is None or not self.capture or not isinstance(text, str) or not text:
             return
@@ -362,7 +359,7 @@ class AgentTrace:
             out["parts"].insert(0, reasoning_part(text))
 
     def invocation_input(self, agent: Agent, container: CallRecord, kind: str, item: Mapping[str, Any], at: Time) -> None:
-        trace_id = _str(item.get("traceId"))
+        trace_id = as_text(item.get("traceId"))
         step: Optional[CallRecord] = None
         action = _map(item.get("actionGroupInvocationInput"))
         code = item.get("codeInterpreterInvocationInput")
@@ -371,7 +368,7 @@ class AgentTrace:
         if isinstance(collaborator, Mapping):
             step = self._invoke_collaborator(agent, container, collaborator, at)
         elif isinstance(lookup, Mapping):
-            kb = _str(lookup.get("knowledgeBaseId"))
+            kb = as_text(lookup.get("knowledgeBaseId"))
             step = self._step(container, OP_RETRIEVAL, at, span_target=kb or "", data_source_id=kb)
             if kb:
                 step.attributes[AWS_BEDROCK_KNOWLEDGE_BASE_ID] = kb
@@ -387,8 +384,8 @@ class AgentTrace:
             step = self._step(container, OP_EXECUTE_TOOL, at, span_target=name, tool_name=name)
             handed_back = action.get("executionType") == RETURN_CONTROL
             step.tool_type = TOOL_TYPE_FUNCTION if handed_back else TOOL_TYPE_EXTENSION
-            step.tool_call_id = _str(action.get("invocationId"))
-            _put(step, AWS_BEDROCK_AGENT_ACTION_GROUP, _str(action.get("actionGroupName")))
+            step.tool_call_id = as_text(action.get("invocationId"))
+            _put(step, AWS_BEDROCK_AGENT_ACTION_GROUP, as_text(action.get("actionGroupName")))
             if handed_back:
                 step.attributes[AWS_BEDROCK_AGENT_RETURN_CONTROL] = True
                 self.pending.append(step)
@@ -400,8 +397,8 @@ class AgentTrace:
             agent.last_input = step
 
     def _invoke_collaborator(self, agent: Agent, container: CallRecord, item: Mapping[str, Any], at: Time) -> CallRecord:
-        name = _str(item.get("agentCollaboratorName"))
-        arn = _str(item.get("agentCollaboratorAliasArn"))
+        name = as_text(item.get("agentCollaboratorName"))
+        arn = as_text(item.get("agentCollaboratorAliasArn"))
         chain = (self.top_chain if agent is self.top else agent.chain) or ()
         chain = chain + (arn or f"collaborator:{name}",)
         known = self.agents.get(chain)
@@ -418,7 +415,7 @@ class AgentTrace:
         return rec
 
     def observation(self, agent: Agent, container: CallRecord, kind: str, item: Mapping[str, Any], at: Time) -> None:
-        trace_id = _str(item.get("traceId"))
+        trace_id = as_text(item.get("traceId"))
         final = item.get("finalResponse")
         if isinstance(final, Mapping):  # the agent's answer
             if agent is not self.top and self.capture and isinstance(final.get("text"), str):
@@ -462,12 +459,12 @@ class AgentTrace:
             step.output_messages = [message("assistant", [text_part(text)])]
 
     def guardrail(self, agent: Agent, kind: str, body: Mapping[str, Any], at: Time) -> None:
-        trace_id = _str(body.get("traceId")) or ""
+        trace_id = as_text(body.get("traceId")) or ""
         step = self._step(agent.rec, OP_APPLY_GUARDRAIL, at, span_target=GUARDRAIL_COMPONENT_BEDROCK)
         step.attributes[GUARDRAIL_COMPONENT_NAME] = GUARDRAIL_COMPONENT_BEDROCK
         _put(step, AWS_BEDROCK_AGENT_TRACE_ID, trace_id or None)
         step.guardrail_id, step.guardrail_version = self.root.guardrail_id, self.root.guardrail_version
-        step.guardrail_action = _str(body.get("action"))
+        step.guardrail_action = as_text(body.get("action"))
         inputs, outputs = body.get("inputAssessments"), body.get("outputAssessments")
         step.guardrail_source = "INPUT" if inputs or "-pre" in trace_id else "OUTPUT" if outputs or "-post" in trace_id else None
         step.guardrail_policies = guardrails.policies(inputs, outputs) or None
@@ -476,13 +473,13 @@ class AgentTrace:
             self.guarded.append(step)
 
     def failure(self, agent: Agent, kind: str, body: Mapping[str, Any], at: Time) -> None:
-        trace_id = _str(body.get("traceId"))
+        trace_id = as_text(body.get("traceId"))
         step = agent.open.pop((trace_id, "action"), None) or agent.open.pop((trace_id, "model"), None)
         if step is None:
             step = self._step(agent.rec, OP_AGENT_FAILURE, at, span_target=agent.rec.agent_name or "")
             _put(step, AWS_BEDROCK_AGENT_TRACE_ID, trace_id)
         code = _int(body.get("failureCode"))
-        step.error_type = str(code) if code is not None else _str(body.get("failureType")) or "failure"
+        step.error_type = str(code) if code is not None else as_text(body.get("failureType")) or "failure"
         reason = body.get("failureReason")
         step.error_message = reason if isinstance(reason, str) and reason else step.error_type
         self._end(step, at, body.get("metadata"))
@@ -616,14 +613,14 @@ OBSERVATIONS = {
 
 def tool_name(action: Mapping[str, Any]) -> str:
     """An action group's function, or its API operation as ``VERB /path``."""
-    function = _str(action.get("function"))
+    function = as_text(action.get("function"))
     if function:
         return function
-    path = _str(action.get("apiPath"))
+    path = as_text(action.get("apiPath"))
     if path:
-        verb = _str(action.get("verb"))
+        verb = as_text(action.get("verb"))
         return f"{verb.upper()} {path}" if verb else path
-    return _str(action.get("actionGroupName")) or "action"
+    return as_text(action.get("actionGroupName")) or "action"
 
 
 def arguments(action: Mapping[str, Any]) -> Dict[str, Any]:
@@ -673,10 +670,10 @@ def completion(step: CallRecord, raw: Any) -> Tuple[List[Part], Optional[str]]:
             step.response_id = data["id"]
         if isinstance(data.get("model"), str):
             step.response_model = data["model"]
-        return (anthropic.parts(data["content"]) if step.capture_content else []), _str(data.get("stop_reason"))
+        return (anthropic.parts(data["content"]) if step.capture_content else []), as_text(data.get("stop_reason"))
     if isinstance(data, Mapping) and isinstance(data.get("output"), Mapping):  # Converse
         msg = _map(data["output"].get("message"))
-        return (blocks.parts(msg.get("content")) if step.capture_content else []), _str(data.get("stopReason"))
+        return (blocks.parts(msg.get("content")) if step.capture_content else []), as_text(data.get("stopReason"))
     return ([text_part(raw)] if step.capture_content else []), None
 
 
@@ -694,7 +691,7 @@ def tool_calls(payload: Mapping[str, Any]) -> List[Tuple[str, Dict[str, Any], Op
         body = _map(action.get("requestBody"))
         if body:
             shaped["requestBody"] = body
-        out.append((tool_name(shaped), arguments(shaped), _str(action.get("actionGroup")), action))
+        out.append((tool_name(shaped), arguments(shaped), as_text(action.get("actionGroup")), action))
     return out
 
 
@@ -702,7 +699,7 @@ def return_control(trace: AgentTrace, payload: Mapping[str, Any], arrival: int) 
     """The agent handed actions back to the app: each pending invocation is an
     ``execute_tool`` step (the trace's own when the trace named it), with the invocation
     id and arguments and no result; returns the ``tool_call`` parts of the answer."""
-    invocation = _str(payload.get("invocationId"))
+    invocation = as_text(payload.get("invocationId"))
     parts: List[Part] = []
     seen = list(trace.pending)
     for name, args, group, _ in tool_calls(payload):

@@ -31,14 +31,10 @@ from genai_tap.semconv import OP_INVOKE_AGENT
 from genai_tap.tap import Call
 
 from . import agent_trace, guardrails, model_ids, streams
-from .aws import response_metadata
+from .aws import as_text, response_metadata
 from .base import Made, Operation
 from .formats import tool_definitions
 from .streams import Reader, StreamState
-
-
-def _str(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
 
 
 class InvokeAgent(Operation):
@@ -56,7 +52,7 @@ class InvokeAgent(Operation):
             stream=True,
             span_target="",
         )
-        rec.conversation_id = _str(params.get("sessionId"))
+        rec.conversation_id = as_text(params.get("sessionId"))
         self.describe(rec, params)
         steps: List[Callable[[], None]] = []
         if rec.capture_content:
@@ -68,13 +64,13 @@ class InvokeAgent(Operation):
         return rec, None, steps
 
     def describe(self, rec: CallRecord, params: Mapping[str, Any]) -> None:
-        rec.agent_id = _str(params.get("agentId"))
-        rec.agent_alias_id = _str(params.get("agentAliasId"))
+        rec.agent_id = as_text(params.get("agentId"))
+        rec.agent_alias_id = as_text(params.get("agentAliasId"))
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
         response_metadata(rec, result)
-        rec.conversation_id = _str(result.get("sessionId")) or rec.conversation_id
+        rec.conversation_id = as_text(result.get("sessionId")) or rec.conversation_id
         stream = result.get("completion")
         if not (hasattr(type(stream), "__aiter__") or hasattr(stream, "__iter__")):
             return result, False
@@ -89,15 +85,15 @@ class InvokeInlineAgent(InvokeAgent):
     state_key = "inlineSessionState"
 
     def describe(self, rec: CallRecord, params: Mapping[str, Any]) -> None:
-        model = _str(params.get("foundationModel"))
+        model = as_text(params.get("foundationModel"))
         if model:
             rec.request_model, rec.model = model, model_ids.resolve(model)
-        rec.agent_name = _str(params.get("agentName"))
+        rec.agent_name = as_text(params.get("agentName"))
         rec.span_target = rec.agent_name or ""
         guardrail = params.get("guardrailConfiguration")
         if isinstance(guardrail, Mapping):
-            rec.guardrail_id = _str(guardrail.get("guardrailIdentifier"))
-            rec.guardrail_version = _str(guardrail.get("guardrailVersion"))
+            rec.guardrail_id = as_text(guardrail.get("guardrailIdentifier"))
+            rec.guardrail_version = as_text(guardrail.get("guardrailVersion"))
         instruction = params.get("instruction")
         if rec.capture_content and isinstance(instruction, str) and instruction:
             rec.system = [text_part(instruction)]
@@ -126,7 +122,7 @@ def _input(text: Any, results: List[Any], invocation: Any, rec: CallRecord) -> N
         response: Any = bodies[0] if len(bodies) == 1 else bodies
         if member.get("confirmationState"):
             response = {"confirmationState": member["confirmationState"], "body": response}
-        parts.append(tool_response_part(_str(invocation), response))
+        parts.append(tool_response_part(as_text(invocation), response))
     if parts:
         messages.append(message("tool", parts))
     if isinstance(text, str) and text:
@@ -202,8 +198,8 @@ class AgentStream:
         elif "files" in event:
             for item in (event["files"] or {}).get("files") or ():
                 if isinstance(item, Mapping):
-                    part = media_part("document", _str(item.get("type")))
-                    if _str(item.get("name")):
+                    part = media_part("document", as_text(item.get("type")))
+                    if as_text(item.get("name")):
                         part["name"] = item["name"]
                     self.files.append(part)
 

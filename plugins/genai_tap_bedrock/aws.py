@@ -38,6 +38,11 @@ def as_int(value: Any) -> Optional[int]:
         return None
 
 
+def as_text(value: Any) -> Optional[str]:
+    """``value`` if it is a non-empty string, else None (what Bedrock leaves out or sends empty)."""
+    return value if isinstance(value, str) and value else None
+
+
 def error_code(exc: BaseException) -> Optional[str]:
     """The AWS error code (``ThrottlingException``) of a ClientError, else None."""
     response = getattr(exc, "response", None)

@@ -31,7 +31,7 @@ from genai_tap.semconv import (
 )
 from genai_tap.tap import Call
 
-from .aws import LATENCY_ATTRIBUTE, response_metadata
+from .aws import LATENCY_ATTRIBUTE, as_text, response_metadata
 from .base import Made, Operation
 from .formats import mime_type
 
@@ -201,9 +201,9 @@ class ApplyGuardrail(Operation):
             span_target=GUARDRAIL_COMPONENT_BEDROCK,
         )
         rec.attributes[GUARDRAIL_COMPONENT_NAME] = GUARDRAIL_COMPONENT_BEDROCK
-        rec.guardrail_id = _str(params.get("guardrailIdentifier"))
-        rec.guardrail_version = _str(params.get("guardrailVersion"))
-        rec.guardrail_source = _str(params.get("source"))
+        rec.guardrail_id = as_text(params.get("guardrailIdentifier"))
+        rec.guardrail_version = as_text(params.get("guardrailVersion"))
+        rec.guardrail_source = as_text(params.get("source"))
         steps: List[Any] = []
         content = params.get("content")
         if rec.capture_content and isinstance(content, list):
@@ -254,7 +254,3 @@ def _latency(items: Any) -> Optional[int]:
         if isinstance(value, int) and not isinstance(value, bool):
             total = (total or 0) + value
     return total
-
-
-def _str(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) and value else None

@@ -24,7 +24,7 @@ from genai_tap.semconv import OP_CHAT, OP_EMBEDDINGS
 from genai_tap.tap import Call
 
 from . import blocks, bodies, formats, model_ids
-from .aws import LATENCY_ATTRIBUTE, as_int, header_usage, response_metadata
+from .aws import LATENCY_ATTRIBUTE, as_int, as_text, header_usage, response_metadata
 from .formats import BodyFormat, copy_params
 from . import guardrails, streams
 from .base import Made, Operation
@@ -124,8 +124,8 @@ class InvokeModel(Operation):
         made = _format_record(self.api, params.get("modelId"), config, raw=params.get("body"))
         if made is not None:
             made[0].stream = self.streams
-            made[0].guardrail_id = _str(params.get("guardrailIdentifier"))
-            made[0].guardrail_version = _str(params.get("guardrailVersion"))
+            made[0].guardrail_id = as_text(params.get("guardrailIdentifier"))
+            made[0].guardrail_version = as_text(params.get("guardrailVersion"))
         return made
 
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
@@ -168,10 +168,6 @@ def _parse_json(fmt: BodyFormat, data: bytes, rec: CallRecord) -> None:
         fmt.parse_response(body, rec)
         guardrails.read_invoke_body(rec, body)
         guardrails.apply_intervention(rec)
-
-
-def _str(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
 
 
 def take_body(result: Dict[str, Any], limit: Optional[int] = None) -> Optional[bytes]:
@@ -233,8 +229,8 @@ class Converse(Operation):
         )
         guardrail = params.get("guardrailConfig")
         if isinstance(guardrail, Mapping):
-            rec.guardrail_id = _str(guardrail.get("guardrailIdentifier"))
-            rec.guardrail_version = _str(guardrail.get("guardrailVersion"))
+            rec.guardrail_id = as_text(guardrail.get("guardrailIdentifier"))
+            rec.guardrail_version = as_text(guardrail.get("guardrailVersion"))
         # read on the finisher thread, from a copy of the containers the app may change
         # once the call returns (apps append to the history they pass)
         return rec, None, [partial(_parse, "bedrock Converse: reading the request", _converse_request, _snapshot(params), rec)]

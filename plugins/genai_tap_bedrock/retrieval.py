@@ -30,7 +30,7 @@ from genai_tap.semconv import (
 from genai_tap.tap import Call
 
 from . import guardrails, model_ids, streams
-from .aws import response_metadata
+from .aws import as_text, response_metadata
 from .base import Made, Operation
 from .formats import copy_params
 from .streams import Reader, StreamState
@@ -114,14 +114,10 @@ def number_of_results(config: Any) -> Optional[int]:
     return None
 
 
-def _str(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
-
-
 def _guardrail_config(rec: CallRecord, config: Any) -> None:
     if isinstance(config, Mapping):
-        rec.guardrail_id = _str(config.get("guardrailId"))
-        rec.guardrail_version = _str(config.get("guardrailVersion"))
+        rec.guardrail_id = as_text(config.get("guardrailId"))
+        rec.guardrail_version = as_text(config.get("guardrailVersion"))
 
 
 def _guardrail_action(rec: CallRecord, action: Any) -> None:
@@ -136,7 +132,7 @@ class Retrieve(Operation):
     api = "Retrieve"
 
     def record(self, params: Mapping[str, Any], config: Config) -> Optional[Made]:
-        kb = _str(params.get("knowledgeBaseId"))
+        kb = as_text(params.get("knowledgeBaseId"))
         rec = CallRecord(
             api=self.api, operation=OP_RETRIEVAL, request_model="", capture_content=config.capture_content, span_target=kb or ""
         )
@@ -179,7 +175,7 @@ class RetrieveAndGenerate(Operation):
         kb_cfg = cfg.get("knowledgeBaseConfiguration")
         ext_cfg = cfg.get("externalSourcesConfiguration")
         source = kb_cfg if isinstance(kb_cfg, Mapping) else ext_cfg if isinstance(ext_cfg, Mapping) else {}
-        model = _str(source.get("modelArn")) or ""
+        model = as_text(source.get("modelArn")) or ""
         rec = CallRecord(
             api=self.api,
             operation=OP_CHAT,
@@ -188,14 +184,14 @@ class RetrieveAndGenerate(Operation):
             capture_content=config.capture_content,
             stream=self.streams,
         )
-        rec.conversation_id = _str(params.get("sessionId"))
+        rec.conversation_id = as_text(params.get("sessionId"))
         generation = source.get("generationConfiguration")
         if isinstance(generation, Mapping):
             inference = generation.get("inferenceConfig")
             if isinstance(inference, Mapping):
                 copy_params(rec, inference.get("textInferenceConfig"), TEXT_PARAMS)
             _guardrail_config(rec, generation.get("guardrailConfiguration"))
-        kb = _str(source.get("knowledgeBaseId")) if source is kb_cfg else None
+        kb = as_text(source.get("knowledgeBaseId")) if source is kb_cfg else None
         if kb:
             rec.attributes[AWS_BEDROCK_KNOWLEDGE_BASE_ID] = kb
         query = params.get("input")
@@ -208,7 +204,7 @@ class RetrieveAndGenerate(Operation):
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
         response_metadata(rec, result)
-        rec.conversation_id = _str(result.get("sessionId")) or rec.conversation_id
+        rec.conversation_id = as_text(result.get("sessionId")) or rec.conversation_id
         output = result.get("output")
         text = output.get("text") if isinstance(output, Mapping) else None
         citations = result.get("citations")
@@ -278,7 +274,7 @@ class RetrieveAndGenerateStream(RetrieveAndGenerate):
     def succeeded(self, call: Call, result: Dict[str, Any]) -> Tuple[Any, bool]:
         rec = call.record
         response_metadata(rec, result)
-        rec.conversation_id = _str(result.get("sessionId")) or rec.conversation_id
+        rec.conversation_id = as_text(result.get("sessionId")) or rec.conversation_id
         stream = result.get("stream")
         if not (hasattr(type(stream), "__aiter__") or hasattr(stream, "__iter__")):
             return result, False
