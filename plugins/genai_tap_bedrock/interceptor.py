@@ -16,13 +16,13 @@ botocore's return value or botocore's exception object exactly as it would have.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from genai_tap.finisher import start_daemon
 from genai_tap.guard import report
+from genai_tap.importhooks import module_version
 from genai_tap.tap import Call, get_tap
 
 from . import others
@@ -285,7 +285,7 @@ def install_async(client_module: Any) -> None:
 
     from genai_tap.guard import logger
 
-    version = _version(sys.modules.get("aiobotocore"))
+    version = module_version("aiobotocore")
     base = client_module.AioBaseClient
     shown = ".".join(map(str, version or ())) or "(version unknown)"
     if version is not None and version < MIN_AIOBOTOCORE:
@@ -297,17 +297,6 @@ def install_async(client_module: Any) -> None:
         active_async = True
         return
     logger().warning("genai-tap: %s: calls through aiobotocore and aioboto3 are not traced.", why)
-
-
-def _version(module: Any) -> Optional[Tuple[int, ...]]:
-    """``module.__version__`` as numbers (``"2.13.3"`` -> ``(2, 13, 3)``); None if it has none."""
-    parts = []
-    for piece in str(getattr(module, "__version__", "")).split("."):
-        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or None
 
 
 def _wrap(base: Any, wrapper: Any) -> None:

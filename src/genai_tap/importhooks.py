@@ -15,7 +15,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
-    from typing import Callable, Dict, List
+    from typing import Callable, Dict, List, Optional, Tuple
 
 _hooks: "Dict[str, List[Callable[[ModuleType], None]]]" = {}
 _finder_installed = False
@@ -104,3 +104,25 @@ def _install_finder() -> None:
     if not _finder_installed:
         sys.meta_path.insert(0, _Finder())
         _finder_installed = True
+
+
+def module_version(name: str) -> "Optional[Tuple[int, ...]]":
+    """The release of the imported module ``name``, from its ``__version__`` (see
+    :func:`release`); None if it is not imported or says no version."""
+    return release(getattr(sys.modules.get(name), "__version__", None))
+
+
+def release(text: object) -> "Optional[Tuple[int, ...]]":
+    """A version string as numbers: ``"4.17.0rc1"`` -> ``(4, 17, 0)`` (each part's leading
+    digits, up to the first part without any); None if it starts with none."""
+    parts = []
+    for piece in str(text or "").split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None

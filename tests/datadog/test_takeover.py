@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from genai_tap.importhooks import release
 from genai_tap.sinks import ddtrace_bedrock as takeover
 
 
@@ -155,7 +156,7 @@ def test_an_unrecognised_ddtrace_is_left_alone_with_one_warning(ddtrace_version,
 
 
 def test_version_text():
-    assert takeover._version("4.16.0") == (4, 16, 0)
-    assert takeover._version("3.19.0rc2") == (3, 19, 0)
-    assert takeover._version("4.17.0.dev3+gabc") == (4, 17, 0)
-    assert takeover._version("x") is None and takeover._version(None) is None
+    assert release("4.16.0") == (4, 16, 0)
+    assert release("3.19.0rc2") == (3, 19, 0)
+    assert release("4.17.0.dev3+gabc") == (4, 17, 0)
+    assert release("x") is None and release(None) is None

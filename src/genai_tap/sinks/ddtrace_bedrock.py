@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional
+
+from ..importhooks import module_version
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
@@ -142,7 +144,7 @@ def take_over(module: Any) -> bool:
 
 def _unrecognised(module: Any) -> Optional[str]:
     """Why genai-tap cannot take over in this ddtrace, or None if it can."""
-    version = _version(getattr(sys.modules.get("ddtrace"), "__version__", None))
+    version = module_version("ddtrace")
     shown = ".".join(map(str, version)) if version else "(version unknown)"
     if version is None or not OLDEST <= version < BEYOND:
         oldest = ".".join(map(str, OLDEST))
@@ -155,20 +157,6 @@ def _unrecognised(module: Any) -> Optional[str]:
     if not isinstance(entry, dict) or not callable(entry.get(key)):
         return f"ddtrace {shown} has no Bedrock Runtime function in {PATCH_MODULE}.{TABLE}"
     return None
-
-
-def _version(text: Any) -> Optional[Tuple[int, ...]]:
-    parts = []
-    for piece in str(text or "").split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or None
 
 
 def _is_ours(fn: Any) -> bool:
