@@ -47,7 +47,8 @@ BARE = "bare-a"
 CONFIGS = {c.name: c for c in bench.configurations()}
 DEFAULT_CONFIGS = ["tap-otel", "tap-both", "openllmetry", "otel-genai-bedrock", "ddtrace"]
 OPS = [key for key, _ in bench.OPERATIONS]
-LABELS = dict(bench.OPERATIONS)
+ALL_OPS = [key for key, _ in bench.ALL_OPERATIONS]
+LABELS = dict(bench.ALL_OPERATIONS)
 
 # Each configuration's app: set up by scripts/bench.py's Worker, exactly as in `make bench`
 # (its probe calls and flush are part of the warm-up), more warm-up calls, then the measured
@@ -59,9 +60,19 @@ import bench
 spec, op, calls, mode = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 worker = bench.Worker(spec)
 worker.setup()
-fn = worker.ops[op]
-for _ in range(20):
-    fn()
+if bench.is_async(op):  # one task on the worker's loop awaits the calls one after the other, as in make bench
+    coro = worker.ops[op]
+    async def calls_of(k):
+        for _ in range(k):
+            await coro()
+    loop = worker.event_loop()
+    many = lambda k: loop.run_until_complete(calls_of(k))
+else:
+    fn = worker.ops[op]
+    def many(k):
+        for _ in range(k):
+            fn()
+many(20)
 def settle():
     if spec["kind"] == "tap":
         from genai_tap.finisher import finisher
@@ -78,16 +89,14 @@ if mode == "gc":  # no valgrind: how often the collector runs, on which thread, 
             who[0] += 1
             who[1] += time.perf_counter_ns() - began[0]
     gc.callbacks.append(watch)
-    for _ in range(calls):
-        fn()
+    many(calls)
     settle()
     gc.callbacks.remove(watch)
     print(json.dumps(spent))
     os._exit(0)
 gc.disable()  # counted apart (mode "gc"): where a collection lands in a short window is chance
 os.sched_yield()  # callgrind dumps here: the measured part starts
-for _ in range(calls):
-    fn()
+many(calls)
 settle()
 os.sched_yield()  # and here: it ends
 os._exit(0)
@@ -103,7 +112,7 @@ def _run(name: str, python: str, op: str, calls: int, emulator: str, ports: Dict
     env = bench.config_env(cfg, ports.get(name, {"otlp": 9, "agent": 9}))
     # nothing exported while the calls run (span export is the same SDK code for every OpenTelemetry row)
     env.update(BENCH_SCRIPTS=str(bench.SCRIPT.parent), PYTHONHASHSEED="0", OTEL_BSP_SCHEDULE_DELAY="3600000")
-    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator})
+    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator, "async": bench.is_async(op)})
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-before=sched_yield",
            f"--callgrind-out-file={out}.%p", python, str(app), spec, op, str(calls), "count"]
     proc = subprocess.run(cmd, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -133,7 +142,7 @@ def collections(name: str, python: str, op: str, calls: int, emulator: str, port
     cfg = CONFIGS[name]
     env = bench.config_env(cfg, ports.get(name, {"otlp": 9, "agent": 9}))
     env.update(BENCH_SCRIPTS=str(bench.SCRIPT.parent), PYTHONHASHSEED="0")
-    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator})
+    spec = json.dumps({"name": name, "kind": cfg.kind, "emulator": emulator, "async": bench.is_async(op)})
     proc = subprocess.run([python, str(workdir / "app.py"), spec, op, str(calls), "gc"], env=env, cwd=str(ROOT),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
     lines = proc.stdout.strip().splitlines()
@@ -155,7 +164,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=40,
                         help="measured calls per configuration (default 40; a second run makes 3x as many)")
-    parser.add_argument("--ops", nargs="*", default=OPS, choices=OPS)
+    parser.add_argument("--ops", nargs="*", default=OPS, choices=ALL_OPS)
     parser.add_argument("--configs", nargs="*", default=DEFAULT_CONFIGS, choices=sorted(CONFIGS))
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once (default 2)")
     parser.add_argument("--gc-calls", type=int, default=1000,
@@ -165,11 +174,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not shutil.which("valgrind"):
         print("bench-instructions: valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
+    aio = any(bench.is_async(op) for op in args.ops)  # then the peers' virtualenvs with aiobotocore
     pythons: Dict[str, str] = {}  # the peers' virtualenvs, made once, before the runs share them
     for name in [BARE] + [c for c in args.configs if c != BARE]:
         venv = CONFIGS[name].venv
         try:
-            pythons[name] = str(bench.VENV / "bin" / "python" if venv is None else bench.ensure_venv(venv))
+            pythons[name] = str(bench.VENV / "bin" / "python" if venv is None else bench.ensure_venv(venv, aio))
         except Exception as exc:  # noqa: BLE001 - reported, the rest still runs
             print(f"bench-instructions: {name}: could not install: {exc}; skipped", file=sys.stderr)
     configs = list(pythons)

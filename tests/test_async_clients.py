@@ -673,6 +673,48 @@ def test_the_app_gets_aiobotocores_own_stream_object(aio_env: Any, tap: Any) -> 
 
 
 @pytest.mark.slow
+def test_a_stream_iterated_without_a_name_and_one_dropped_unread(aio_env: Any, tap: Any) -> None:
+    """Nothing but the running ``async for`` holds the first stream: it is read to its end. The
+    second, dropped unread, is freed at once (no reference cycle), which ends its span."""
+
+    async def call(client: Any) -> None:
+        chunks = 0
+        async for event in (await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS))["stream"]:
+            chunks += "contentBlockDelta" in event
+        assert chunks > 1
+        gc.disable()
+        try:
+            await client.converse_stream(modelId=NOVA, messages=NOVA_MSGS)
+            assert len(tap.spans()) == 2  # the second ended with no garbage collection
+        finally:
+            gc.enable()
+
+    run(call)
+    read, dropped = tap.spans()
+    assert sc.STREAM_STOPPED_EARLY not in read.attributes and read.attributes[sc.STREAM_CHUNKS] > 1
+    assert dropped.attributes[sc.STREAM_ABANDONED] is True
+
+
+def test_an_async_stream_class_whose_aiter_is_not_as_expected_is_proxied() -> None:
+    """The in-place watch relies on ``AioEventStream.__aiter__`` returning ``self.__anext__()``
+    (looked up on the instance); a class that iterates otherwise gets the public proxy."""
+    from aiobotocore.eventstream import AioEventStream
+    from genai_tap_bedrock import streams
+
+    assert streams._hook_for(AioEventStream) is streams._hook_async
+
+    async def own_anext(self: Any) -> Any:
+        async for event in self._event_generator:
+            yield await self._parse_event(event)
+
+    def own_aiter(self: Any) -> Any:
+        return own_anext(self)
+
+    other = type("AioEventStream", (AioEventStream,), {"__module__": AioEventStream.__module__, "__aiter__": own_aiter})
+    assert streams._hook_for(other) is None
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["complete", "close", "error event", "cancelled"])
 def test_the_public_proxy_exports_what_the_in_place_watch_does(how: str, aio_env: Any, tap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from genai_tap_bedrock import streams

@@ -192,16 +192,19 @@ def watch(stream: Any, call: Call, reader: Reader) -> Any:
 #
 # botocore's EventStream reads raw events from ``self._event_generator`` (made by
 # ``_create_raw_event_generator``) and turns each into the event the app gets with
-# ``self._parse_event``; aiobotocore's AioEventStream does the same with coroutines.
-# Watching in place sets three instance attributes, which come before the class's own:
-# ``_parse_event`` (notes each event the app is about to get), ``_event_generator`` (a
-# new raw-event generator, made by the class's own method, whose end or failure ends the
-# span) and ``close``. The new generator runs the class's method on a stand-in that holds
-# the stream only weakly, so the stream is no longer in a reference cycle with its
-# generator and is freed as soon as the app drops it (botocore's own generator holds the
-# stream strongly: such a stream waits for the cyclic garbage collector). These are
-# botocore's private names: they are checked before use (:func:`_in_place`), and any
-# stream they do not fit is watched through the proxy, which uses only public methods.
+# ``self._parse_event``. Watching it in place sets three instance attributes, which come
+# before the class's own: ``_parse_event`` (notes each event the app is about to get),
+# ``_event_generator`` (a new raw-event generator, made by the class's own method, whose
+# end or failure ends the span) and ``close``. The new generator runs the class's method
+# on a stand-in that holds the stream only weakly, so the stream is no longer in a
+# reference cycle with its generator and is freed as soon as the app drops it (botocore's
+# own generator holds the stream strongly: such a stream waits for the cyclic garbage
+# collector). aiobotocore's AioEventStream does the same with coroutines, and its
+# ``__aiter__`` returns ``self.__anext__()``: there the watch sets ``__anext__`` (the
+# class's loop with the watch in it: no extra generator or coroutine per event), the
+# ``_event_generator`` made on the stand-in, and ``close``. These are private names: they
+# are checked before use (:func:`_hook_for`), and any stream they do not fit is watched
+# through the proxy, which uses only public methods.
 
 
 def _in_place(stream: Any) -> "Optional[Callable[[Any, Call, Reader], None]]":
@@ -232,7 +235,14 @@ def _hook_for(cls: type) -> "Optional[Callable[[Any, Call, Reader], None]]":
         return None
     if inspect.isgeneratorfunction(make) and not inspect.iscoroutinefunction(parse):
         return _hook_sync
-    if inspect.isasyncgenfunction(make) and inspect.iscoroutinefunction(parse):
+    aiter, anext = getattr(cls, "__aiter__", None), getattr(cls, "__anext__", None)
+    if (
+        inspect.isasyncgenfunction(make)
+        and inspect.iscoroutinefunction(parse)
+        and inspect.isasyncgenfunction(anext)
+        # ``__aiter__`` returns ``self.__anext__()``: looked up on the instance, so the watch's comes first
+        and "__anext__" in getattr(getattr(aiter, "__code__", None), "co_names", ())
+    ):
         return _hook_async
     return None
 
@@ -274,20 +284,30 @@ def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
 def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
     state = _Watch(stream, call, reader)
     cls, stand_in = type(stream), _StandIn(stream)
-    raw = cls._create_raw_event_generator(stand_in)
+    ref, parse, note = weakref.ref(stream), cls._parse_event, state.note
 
-    async def events() -> Any:
+    async def events(self: Any) -> Any:
+        """The class's ``__anext__``, noting each event the app gets."""
         try:
-            async for event in raw:
-                yield event
-        except GeneratorExit:
+            async for event in self._event_generator:
+                parsed = await parse(self, event)
+                if parsed:
+                    note(parsed)
+                    yield parsed
+        except GeneratorExit:  # the app stopped iterating: the stream may still be read again, or dropped
             raise
-        except BaseException as exc:  # a dropped connection, or the app's task cancelled
+        except BaseException as exc:  # an error event, a dropped connection, or the app's task cancelled
             state.failed(exc)
             raise
         state.end(None, COMPLETE)
 
-    _install(stream, state, events(), _async_parser(cls, stream, state), _closer(cls, stand_in, state))
+    attrs = stream.__dict__
+    attrs["_event_generator"] = cls._create_raw_event_generator(stand_in)
+    # what the class's ``__aiter__`` calls; the generator holds the stream while the app iterates,
+    # as the class's own does (the stream's attribute holds it only weakly: no reference cycle)
+    attrs["__anext__"] = lambda: events(ref())
+    attrs["close"] = _closer(cls, stand_in, state)
+    attrs[WATCH_ATTRIBUTE] = state
 
 
 def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
@@ -298,22 +318,6 @@ def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
         try:
             parsed = cls._parse_event(ref(), event)
         except BaseException as exc:  # an error event (modelStreamErrorException ...)
-            state.failed(exc)
-            raise
-        if parsed:
-            state.note(parsed)
-        return parsed
-
-    return parse_event
-
-
-def _async_parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
-    ref = weakref.ref(stream)
-
-    async def parse_event(event: Any) -> Any:
-        try:
-            parsed = await cls._parse_event(ref(), event)
-        except BaseException as exc:
             state.failed(exc)
             raise
         if parsed:
