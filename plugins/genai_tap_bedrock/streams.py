@@ -278,7 +278,7 @@ def _hook_sync(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
-    _install(stream, state, events(), _parser(cls, stream, state), _closer(cls, stand_in, state))
+    _install(stream, state, events(), _closer(cls, stand_in, state), _parse_event=_parser(cls, stream, state))
 
 
 def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
@@ -301,13 +301,10 @@ def _hook_async(stream: Any, call: Call, reader: Reader) -> None:
             raise
         state.end(None, COMPLETE)
 
-    attrs = stream.__dict__
-    attrs["_event_generator"] = cls._create_raw_event_generator(stand_in)
-    # what the class's ``__aiter__`` calls; the generator holds the stream while the app iterates,
-    # as the class's own does (the stream's attribute holds it only weakly: no reference cycle)
-    attrs["__anext__"] = lambda: events(ref())
-    attrs["close"] = _closer(cls, stand_in, state)
-    attrs[WATCH_ATTRIBUTE] = state
+    # ``__anext__``: what the class's ``__aiter__`` calls; the generator holds the stream while the
+    # app iterates, as the class's own does (the stream's attribute holds it only weakly: no cycle)
+    _install(stream, state, cls._create_raw_event_generator(stand_in), _closer(cls, stand_in, state),
+             __anext__=lambda: events(ref()))
 
 
 def _parser(cls: Any, stream: Any, state: _Watch) -> Callable[[Any], Any]:
@@ -338,11 +335,13 @@ def _closer(cls: Any, stand_in: _StandIn, state: _Watch) -> Callable[[], None]:
     return close
 
 
-def _install(stream: Any, state: _Watch, events: Any, parse_event: Any, close: Any) -> None:
+def _install(stream: Any, state: _Watch, events: Any, close: Any, **methods: Any) -> None:
+    """Set the watch's instance attributes on ``stream``: its raw-event generator, ``close``,
+    and the per-event method of its kind (``_parse_event`` or ``__anext__``)."""
     attrs = stream.__dict__
     attrs["_event_generator"] = events  # botocore's own, never started, is freed here
-    attrs["_parse_event"] = parse_event
     attrs["close"] = close
+    attrs.update(methods)
     attrs[WATCH_ATTRIBUTE] = state
 
 
